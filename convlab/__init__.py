@@ -1,0 +1,24 @@
+"""convlab: the helper package of the convlab book.
+
+    import convlab
+    convlab.seed(0)
+    device = convlab.device()
+"""
+
+from convlab import arithmetic, plotting, reference
+from convlab.checks import check_conv2d, check_conv_transpose2d
+from convlab.devices import device, seed
+from convlab.errors import ConvlabError
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ConvlabError",
+    "arithmetic",
+    "check_conv2d",
+    "check_conv_transpose2d",
+    "device",
+    "plotting",
+    "reference",
+    "seed",
+]

@@ -1,0 +1,85 @@
+"""The `convlab` command line.
+
+    convlab shape conv 304 228 -k 7 -s 2 -p 3      output size of a layer
+    convlab shape pool 152 114 -k 3 -s 2 -p 1
+    convlab shape transpose 16 -k 4 -s 2 -p 1
+    convlab padding 304 228 --to 152 114 -k 7 -s 2 padding for a target size
+
+Errors print the ConvlabError message and exit with status 2.
+"""
+
+import argparse
+import sys
+
+from convlab import arithmetic
+from convlab.errors import ConvlabError
+
+
+def main(argv=None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help()
+        return 2
+    try:
+        print(args.run(args))
+    except ConvlabError as problem:
+        print(f"convlab: {problem}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="convlab", description="Convolution arithmetic and grading.")
+    commands = parser.add_subparsers(title="commands")
+
+    shape = commands.add_parser("shape", help="output height and width of a conv, pool or transposed conv")
+    shape.add_argument("kind", choices=["conv", "pool", "transpose"])
+    shape.add_argument("size", nargs="+", type=int, help="input size: one number or height width")
+    _layer_options(shape)
+    shape.add_argument("--output-padding", "-a", type=int, default=0)
+    shape.add_argument("--ceil-mode", action="store_true", help="pooling: round up")
+    shape.set_defaults(run=_shape)
+
+    padding = commands.add_parser("padding", help="the per-side padding that gives a target output size")
+    padding.add_argument("size", nargs="+", type=int, help="input size: one number or height width")
+    padding.add_argument("--to", nargs="+", type=int, required=True, help="target output size")
+    _layer_options(padding)
+    padding.set_defaults(run=_padding)
+    return parser
+
+
+def _layer_options(parser) -> None:
+    parser.add_argument("--kernel", "-k", type=int, nargs="+", required=True)
+    parser.add_argument("--stride", "-s", type=int, nargs="+", default=None)
+    parser.add_argument("--padding", "-p", type=int, nargs="+", default=[0])
+    parser.add_argument("--dilation", "-d", type=int, nargs="+", default=[1])
+
+
+def _pair(values):
+    return values[0] if values is not None and len(values) == 1 else (tuple(values) if values else None)
+
+
+def _shape(args) -> str:
+    size, kernel, padding, dilation = (_pair(v) for v in (args.size, args.kernel, args.padding, args.dilation))
+    stride = _pair(args.stride)
+    if args.kind == "conv":
+        out = arithmetic.conv2d_output_shape(size, kernel, stride or 1, padding, dilation)
+    elif args.kind == "pool":
+        out = arithmetic.pool2d_output_shape(size, kernel, stride, padding, dilation, args.ceil_mode)
+    else:
+        out = arithmetic.conv_transpose2d_output_shape(
+            size, kernel, stride or 1, padding, args.output_padding, dilation
+        )
+    return f"{out[0]} {out[1]}"
+
+
+def _padding(args) -> str:
+    pads = arithmetic.padding_for(
+        _pair(args.size), _pair(args.to), _pair(args.kernel), _pair(args.stride) or 1, _pair(args.dilation)
+    )
+    return f"{pads[0]} {pads[1]}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,14 @@
+"""The one exception convlab raises, and the one helper that words it."""
+
+
+class ConvlabError(ValueError):
+    """A convolution was asked for that cannot work; the message says why and how to fix it."""
+
+
+def error(problem: str, fix: str) -> ConvlabError:
+    """Build a ConvlabError whose message states the problem (with its numbers) and the fix.
+
+    Callers write ``raise error(...) from None`` so a student sees this message,
+    not a traceback from deep inside torch.
+    """
+    return ConvlabError(f"{problem}\n  Fix: {fix}")

@@ -1,0 +1,248 @@
+"""Convolution and pooling written out, to read and to check torch against.
+
+Each function takes torch.nn.functional's arguments and returns its result, for
+batched (N, C, H, W) and unbatched (C, H, W) inputs, on the input's device.
+Two versions of each convolution:
+
+- ``conv2d`` / ``conv_transpose2d``: im2col and one matrix multiply per group,
+  the algorithm fast libraries use (fast enough for real work);
+- ``conv2d_loop`` / ``conv_transpose2d_loop``: a plain loop over output (or
+  input) pixels, the definition as a reader would write it (slow: tiny inputs only).
+"""
+
+import torch
+import torch.nn.functional as F
+
+from convlab.arithmetic import conv2d_padding, pool2d_output_shape
+from convlab.checks import check_conv2d, check_conv_transpose2d
+from convlab.errors import error
+from convlab.validate import as_int, nonnegative_pair, positive_pair, tensor_arg
+
+
+def im2col(x, kernel_size, stride=1, dilation=1) -> torch.Tensor:
+    """Every kernel-sized patch of an (already padded) x as a row.
+
+    x: (N, C, H, W). Returns (N, out_h * out_w, C * kH * kW): row r holds the
+    input values that output pixel r sees, in the weight's (C, kH, kW) order.
+    """
+    patches = _patches(x, kernel_size, stride, dilation)  # N, C, oh, ow, kh, kw
+    n, c, oh, ow, kh, kw = patches.shape
+    return patches.permute(0, 2, 3, 1, 4, 5).reshape(n, oh * ow, c * kh * kw)
+
+
+def _patches(x, kernel_size, stride, dilation) -> torch.Tensor:
+    """A view (N, C, out_h, out_w, kH, kW) of the windows of x; no copy is made."""
+    (kh, kw), (sh, sw) = positive_pair(kernel_size, "kernel_size"), positive_pair(stride, "stride")
+    dh, dw = positive_pair(dilation, "dilation")
+    windows = x.unfold(2, dh * (kh - 1) + 1, sh).unfold(3, dw * (kw - 1) + 1, sw)
+    return windows[..., ::dh, ::dw]
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) -> torch.Tensor:
+    """F.conv2d by im2col: each group's patches times its kernels, as one matrix product."""
+    out_shape = check_conv2d(
+        weight, input, bias=bias, stride=stride, padding=padding, dilation=dilation, groups=groups
+    )
+    x = _padded(_batched(input), padding, weight, stride, dilation)
+    n, g = x.shape[0], groups
+    c_out, c_per_group, kh, kw = weight.shape
+    cols = im2col(x, (kh, kw), stride, dilation)  # N, L, C * kh * kw
+    cols = cols.view(n, -1, g, c_per_group * kh * kw).transpose(1, 2)  # N, G, L, C/G * kh * kw
+    kernels = weight.reshape(g, c_out // g, c_per_group * kh * kw)  # G, out/G, C/G * kh * kw
+    out = torch.matmul(cols, kernels.transpose(1, 2))  # N, G, L, out/G
+    out = out.permute(0, 1, 3, 2).reshape(n, c_out, *out_shape[-2:])
+    return _unbatched_like(input, _add_bias(out, bias))
+
+
+def conv2d_loop(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) -> torch.Tensor:
+    """F.conv2d by its definition: for each output pixel, sum window * kernel. Slow."""
+    out_shape = check_conv2d(
+        weight, input, bias=bias, stride=stride, padding=padding, dilation=dilation, groups=groups
+    )
+    x = _padded(_batched(input), padding, weight, stride, dilation)
+    (sh, sw), (dh, dw) = positive_pair(stride, "stride"), positive_pair(dilation, "dilation")
+    c_out, c_per_group, kh, kw = weight.shape
+    out_h, out_w = out_shape[-2:]
+    out = x.new_zeros(x.shape[0], c_out, out_h, out_w)
+    for o in range(c_out):
+        group = o // (c_out // groups)
+        channels = x[:, group * c_per_group : (group + 1) * c_per_group]
+        for i in range(out_h):
+            for j in range(out_w):
+                window = channels[:, :, i * sh : i * sh + dh * (kh - 1) + 1 : dh,
+                                  j * sw : j * sw + dw * (kw - 1) + 1 : dw]
+                out[:, o, i, j] = (window * weight[o]).sum(dim=(1, 2, 3))
+    return _unbatched_like(input, _add_bias(out, bias))
+
+
+def conv_transpose2d(
+    input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1
+) -> torch.Tensor:
+    """F.conv_transpose2d: every input pixel stamps its kernel, scaled, onto the output.
+
+    Computed tap by tap: for kernel position (a, b), all input pixels at once add
+    their contribution to a strided slice of the output (col2im).
+    """
+    out_shape = check_conv_transpose2d(
+        weight, input, bias=bias, stride=stride, padding=padding,
+        output_padding=output_padding, groups=groups, dilation=dilation,
+    )
+    x = _batched(input)
+    n, c_in, h, w = x.shape
+    (sh, sw), (dh, dw) = positive_pair(stride, "stride"), positive_pair(dilation, "dilation")
+    ph, pw = nonnegative_pair(padding, "padding")
+    _, c_per_group, kh, kw = weight.shape
+    g = groups
+    # contributions[n, g, o, a, b, y, x] = sum_c x[n, g, c, y, x] * weight[g, c, o, a, b]
+    contributions = torch.einsum(
+        "ngchw,gcoab->ngoabhw",
+        x.reshape(n, g, c_in // g, h, w),
+        weight.reshape(g, c_in // g, c_per_group, kh, kw),
+    )
+    extra_h, extra_w = nonnegative_pair(output_padding, "output_padding")
+    full_h = (h - 1) * sh + dh * (kh - 1) + 1 + extra_h  # output_padding adds rows at the bottom
+    full_w = (w - 1) * sw + dw * (kw - 1) + 1 + extra_w
+    full = x.new_zeros(n, g, c_per_group, full_h, full_w)
+    for a in range(kh):
+        for b in range(kw):
+            full[..., a * dh : a * dh + (h - 1) * sh + 1 : sh,
+                 b * dw : b * dw + (w - 1) * sw + 1 : sw] += contributions[:, :, :, a, b]
+    out = full[..., ph : ph + out_shape[-2], pw : pw + out_shape[-1]]
+    out = out.reshape(n, g * c_per_group, *out_shape[-2:])
+    return _unbatched_like(input, _add_bias(out, bias))
+
+
+def conv_transpose2d_loop(
+    input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1
+) -> torch.Tensor:
+    """F.conv_transpose2d by its definition: loop over input pixels, add value * kernel. Slow."""
+    out_shape = check_conv_transpose2d(
+        weight, input, bias=bias, stride=stride, padding=padding,
+        output_padding=output_padding, groups=groups, dilation=dilation,
+    )
+    x = _batched(input)
+    n, c_in, h, w = x.shape
+    (sh, sw), (dh, dw) = positive_pair(stride, "stride"), positive_pair(dilation, "dilation")
+    ph, pw = nonnegative_pair(padding, "padding")
+    _, c_per_group, kh, kw = weight.shape
+    out_h, out_w = out_shape[-2:]
+    full = x.new_zeros(n, c_per_group * groups, out_h + 2 * ph + kh * dh, out_w + 2 * pw + kw * dw)
+    per_group_in = c_in // groups
+    for c in range(c_in):
+        group = c // per_group_in
+        outs = slice(group * c_per_group, (group + 1) * c_per_group)
+        for i in range(h):
+            for j in range(w):
+                stamp = x[:, c, i, j, None, None, None] * weight[c]  # N, out/G, kh, kw
+                full[:, outs, i * sh : i * sh + dh * (kh - 1) + 1 : dh,
+                     j * sw : j * sw + dw * (kw - 1) + 1 : dw] += stamp
+    out = full[..., ph : ph + out_h, pw : pw + out_w]
+    return _unbatched_like(input, _add_bias(out, bias))
+
+
+def max_pool2d(
+    input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False
+):
+    """F.max_pool2d: the largest value of each window; padding never wins (it is -inf)."""
+    x, (out_h, out_w), pads = _pool_setup(input, kernel_size, stride, padding, dilation, ceil_mode)
+    stride = kernel_size if stride is None else stride
+    lowest = -torch.inf if x.is_floating_point() else torch.iinfo(x.dtype).min
+    padded = F.pad(x, pads, value=lowest) if x.is_floating_point() else _pad_int(x, pads, lowest)
+    windows = _patches(padded, kernel_size, stride, dilation)[:, :, :out_h, :out_w]
+    values, where = windows.flatten(-2).max(dim=-1)
+    if not return_indices:
+        return _unbatched_like(input, values)
+    # Indices are positions in the unpadded H×W plane, as torch returns them.
+    h, w = x.shape[-2:]
+    index = torch.arange(h * w, device=x.device, dtype=torch.float64).reshape(1, 1, h, w)
+    index_windows = _patches(F.pad(index, pads, value=-1.0), kernel_size, stride, dilation)
+    index_windows = index_windows[:, :, :out_h, :out_w].flatten(-2).expand(*where.shape, -1)
+    indices = index_windows.gather(-1, where.unsqueeze(-1)).squeeze(-1).long()
+    return _unbatched_like(input, values), _unbatched_like(input, indices)
+
+
+def avg_pool2d(
+    input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+    divisor_override=None,
+) -> torch.Tensor:
+    """F.avg_pool2d: the mean of each window.
+
+    The divisor counts the window's cells inside the input, plus its cells in the
+    zero padding when count_include_pad; never the part ceil_mode hangs past the padding.
+    """
+    x, (out_h, out_w), pads = _pool_setup(input, kernel_size, stride, padding, 1, ceil_mode)
+    if not x.is_floating_point():
+        raise error(
+            f"avg_pool2d's reference needs a floating-point input, got {x.dtype}.",
+            "convert first: x.float().",
+        )
+    stride = kernel_size if stride is None else stride
+    sums = _window_sums(F.pad(x, pads), kernel_size, stride, out_h, out_w)
+    if divisor_override is not None:
+        divisor = as_int(divisor_override, "divisor_override")
+        if divisor == 0:
+            raise error("divisor_override must not be 0.", "leave it None or give a positive number.")
+    else:
+        ph, pw = nonnegative_pair(padding, "padding")
+        h, w = x.shape[-2:]
+        counted = x.new_ones(1, 1, h + 2 * ph, w + 2 * pw) if count_include_pad else x.new_ones(1, 1, h, w)
+        inner = (0, 0, 0, 0) if count_include_pad else (pw, pw, ph, ph)
+        counted = F.pad(F.pad(counted, inner), _extra_only(pads, pw, ph))
+        divisor = _window_sums(counted, kernel_size, stride, out_h, out_w)
+    return _unbatched_like(input, sums / divisor)
+
+
+def _window_sums(x, kernel_size, stride, out_h, out_w):
+    return _patches(x, kernel_size, stride, 1)[:, :, :out_h, :out_w].sum(dim=(-2, -1))
+
+
+def _extra_only(pads, pw, ph):
+    """The ceil_mode overhang alone: pads minus the symmetric padding."""
+    left, right, top, bottom = pads
+    return (0, right - pw, 0, bottom - ph)
+
+
+def _pool_setup(input, kernel_size, stride, padding, dilation, ceil_mode):
+    """Check the arguments; return the batched input, output size and F.pad padding.
+
+    The right and bottom padding is widened so that every window ceil_mode keeps fits.
+    """
+    x = _batched(tensor_arg(input, "input", (3, 4)))
+    out_h, out_w = pool2d_output_shape(x.shape[-2:], kernel_size, stride, padding, dilation, ceil_mode)
+    (kh, kw), (dh, dw) = positive_pair(kernel_size, "kernel_size"), positive_pair(dilation, "dilation")
+    sh, sw = (kh, kw) if stride is None else positive_pair(stride, "stride")
+    ph, pw = nonnegative_pair(padding, "padding")
+    h, w = x.shape[-2:]
+    need_h = (out_h - 1) * sh + dh * (kh - 1) + 1
+    need_w = (out_w - 1) * sw + dw * (kw - 1) + 1
+    bottom = max(ph, need_h - h - ph)
+    right = max(pw, need_w - w - pw)
+    return x, (out_h, out_w), (pw, right, ph, bottom)
+
+
+def _pad_int(x, pads, value):
+    left, right, top, bottom = pads
+    out = x.new_full((*x.shape[:-2], x.shape[-2] + top + bottom, x.shape[-1] + left + right), value)
+    out[..., top : top + x.shape[-2], left : left + x.shape[-1]] = x
+    return out
+
+
+def _padded(x, padding, weight, stride, dilation):
+    (top, bottom), (left, right) = conv2d_padding(padding, weight.shape[-2:], stride, dilation)
+    if top == bottom == left == right == 0:
+        return x
+    if x.is_floating_point():
+        return F.pad(x, (left, right, top, bottom))
+    return _pad_int(x, (left, right, top, bottom), 0)
+
+
+def _batched(x):
+    return x.unsqueeze(0) if x.dim() == 3 else x
+
+
+def _unbatched_like(input, out):
+    return out.squeeze(0) if input.dim() == 3 else out
+
+
+def _add_bias(out, bias):
+    return out if bias is None else out + bias.view(1, -1, 1, 1)
