@@ -141,7 +141,8 @@ def _channel_fix(have, want, weight, groups, name, transposed) -> str:
     if name == "the weight":
         change = f"make the weight ({weight.shape[0]}, {have // groups if have % groups == 0 else '?'}, {kh}, {kw})"
     else:
-        change = f"build the layer with in_channels={have} (nn.Conv2d({have}, {weight.shape[0]}, kernel_size={kh}, ...))"
+        layer = f"nn.Conv2d({have}, {weight.shape[0]}, kernel_size={kh}, ...)"
+        change = f"build the layer with in_channels={have} ({layer})"
     fix = f"{change}, or give it an input with {want} channels"
     if have == 1:
         fix += f" (a grey image can be repeated: x.repeat(1, {want}, 1, 1))"
