@@ -25,7 +25,7 @@ def check_conv2d(layer_or_weight, x, *, bias=None, stride=1, padding=0, dilation
         weight, bias = layer.weight, layer.bias
         stride, dilation, groups = layer.stride, layer.dilation, layer.groups
         padding = layer.padding
-        name = _layer_name(layer)
+        name = f"the layer {_layer_name(layer)}"
     else:
         weight = _weight(layer_or_weight)
         name = "the weight"
@@ -53,7 +53,7 @@ def check_conv_transpose2d(
         weight, bias = layer.weight, layer.bias
         stride, padding, dilation = layer.stride, layer.padding, layer.dilation
         output_padding, groups = layer.output_padding, layer.groups
-        name = _layer_name(layer)
+        name = f"the layer {_layer_name(layer)}"
     else:
         weight = _weight(layer_or_weight)
         name = "the weight"
@@ -108,14 +108,14 @@ def _check_channels(x, weight, groups: int, name: str, transposed: bool) -> None
     if transposed:
         want = weight.shape[0]
         meaning = (
-            f"{name} has weight shape {_shape(weight)} = (in_channels, out_channels/groups, kH, kW): "
+            f"{_owner(name)} shape {_shape(weight)} = (in_channels, out_channels/groups, kH, kW): "
             f"a transposed convolution reads {want} input channels"
         )
     else:
         per_kernel = weight.shape[1]
         want = per_kernel * groups
         meaning = (
-            f"{name} has weight shape {_shape(weight)} = (out_channels, in_channels/groups, kH, kW): "
+            f"{_owner(name)} shape {_shape(weight)} = (out_channels, in_channels/groups, kH, kW): "
             f"{weight.shape[0]} kernels, each with {per_kernel} slice{'s' if per_kernel > 1 else ''} "
             f"of {weight.shape[2]}×{weight.shape[3]}, one per input channel"
         )
@@ -127,18 +127,16 @@ def _check_channels(x, weight, groups: int, name: str, transposed: bool) -> None
     raise error(
         f"Channel mismatch: the input has {have} channel{'s' if have != 1 else ''} "
         f"(x.shape = {_shape(x)}, read as {layout}), but {name} expects {want}. {meaning}.",
-        _channel_fix(have, want, weight, groups, name, transposed),
+        _channel_fix(x, want, weight, groups, name, transposed),
     )
 
 
-def _channel_fix(have, want, weight, groups, name, transposed) -> str:
-    if transposed:
-        return (
-            f"build the layer with in_channels={have} (nn.ConvTranspose2d({have}, ...)), "
-            f"or give it an input with {want} channels."
-        )
+def _channel_fix(x, want, weight, groups, name, transposed) -> str:
+    have = x.shape[-3]
     kh, kw = weight.shape[2], weight.shape[3]
-    if name == "the weight":
+    if transposed:
+        change = f"build the layer with in_channels={have} (nn.ConvTranspose2d({have}, ...))"
+    elif name == "the weight":
         change = f"make the weight ({weight.shape[0]}, {have // groups if have % groups == 0 else '?'}, {kh}, {kw})"
     else:
         layer = f"nn.Conv2d({have}, {weight.shape[0]}, kernel_size={kh}, ...)"
@@ -146,14 +144,15 @@ def _channel_fix(have, want, weight, groups, name, transposed) -> str:
     fix = f"{change}, or give it an input with {want} channels"
     if have == 1:
         fix += f" (a grey image can be repeated: x.repeat(1, {want}, 1, 1))"
-    if _looks_channels_last(have):
-        fix += "; if your image is (height, width, channels), move channels first with x.permute(2, 0, 1)"
+    if _looks_channels_last(x, want):
+        order = "x.permute(2, 0, 1)" if x.dim() == 3 else "x.permute(0, 3, 1, 2)"
+        fix += f"; if your image is (height, width, channels), move channels first with {order}"
     return fix + "."
 
 
-def _looks_channels_last(channels: int) -> bool:
-    """A channel count this large usually means an image stored height-width-channels."""
-    return channels > 64
+def _looks_channels_last(x, want: int) -> bool:
+    """The last dimension holding exactly the expected channels means an image stored height-width-channels."""
+    return x.shape[-1] == want
 
 
 def _check_bias(bias, out_channels: int) -> None:
@@ -177,6 +176,11 @@ def _check_same_kind(x, weight, bias) -> None:
             f"The tensors have different dtypes: {listed}.",
             "convert them to one dtype, usually x = x.float() (or x.to(weight.dtype)).",
         )
+    if x.dtype == torch.bool:
+        raise error(
+            "The tensors are torch.bool: torch convolves numbers, not True/False values.",
+            "convert them first: x = x.float() and weight = weight.float().",
+        )
     devices = {t.device for _, t in tensors}
     if len(devices) > 1:
         listed = ", ".join(f"{n} is on {t.device}" for n, t in tensors)
@@ -190,6 +194,8 @@ def _check_same_kind(x, weight, bias) -> None:
 def _check_padding_mode(layer: nn.Conv2d, x) -> None:
     pads = conv2d_padding(layer.padding, layer.kernel_size, layer.stride, layer.dilation)
     for (before, after), size, axis in zip(pads, x.shape[-2:], ("height", "width")):
+        if layer.padding_mode == "replicate":
+            continue  # repeating the edge pixel works for any amount of padding
         limit = size if layer.padding_mode == "circular" else size - 1
         if max(before, after) > limit:
             raise error(
@@ -197,6 +203,11 @@ def _check_padding_mode(layer: nn.Conv2d, x) -> None:
                 f"padding must be at most {limit} for a {axis} of {size}; got {max(before, after)}.",
                 "use less padding, a larger input, or padding_mode='zeros'.",
             )
+
+
+def _owner(name: str) -> str:
+    """'Its weight has' after naming a layer; 'The weight has' for a bare weight."""
+    return "The weight has" if name == "the weight" else "Its weight has"
 
 
 def _layer_name(layer) -> str:

@@ -53,13 +53,17 @@ def show_kernels(weight, annotate=None, panel=PANEL_INCHES):
     c_out, c_in, kh, kw = w.shape
     annotate = kh * kw <= 25 and c_out * c_in <= 24 if annotate is None else annotate
     limit = float(np.abs(w).max()) or 1.0
-    fig, axes = _grid(c_out, c_in, panel * 0.8)
+    # One input channel: the kernels side by side in one row reads better than a column.
+    fig, axes = _grid(1, c_out, panel * 0.8) if c_in == 1 else _grid(c_out, c_in, panel * 0.8)
     for o in range(c_out):
         for i in range(c_in):
-            ax = axes[o, i]
+            ax = axes[0, o] if c_in == 1 else axes[o, i]
             ax.imshow(w[o, i], cmap=KERNEL_CMAP, vmin=-limit, vmax=limit)
             if annotate:
                 _write_values(ax, w[o, i], limit)
+            if c_in == 1:
+                ax.set_title(f"kernel {o}", fontsize=8)
+                continue
             if o == 0:
                 ax.set_title(f"slice {i}", fontsize=8)
             if i == 0:

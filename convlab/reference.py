@@ -18,6 +18,8 @@ from convlab.checks import check_conv2d, check_conv_transpose2d
 from convlab.errors import error
 from convlab.validate import as_int, nonnegative_pair, positive_pair, tensor_arg
 
+INTEGER_DTYPES = {torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64}
+
 
 def im2col(x, kernel_size, stride=1, dilation=1) -> torch.Tensor:
     """Every kernel-sized patch of an (already padded) x as a row.
@@ -145,6 +147,7 @@ def max_pool2d(
 ):
     """F.max_pool2d: the largest value of each window; padding never wins (it is -inf)."""
     x, (out_h, out_w), pads = _pool_setup(input, kernel_size, stride, padding, dilation, ceil_mode)
+    _check_pool_dtype(x, "max_pool2d", INTEGER_DTYPES)
     stride = kernel_size if stride is None else stride
     lowest = -torch.inf if x.is_floating_point() else torch.iinfo(x.dtype).min
     padded = F.pad(x, pads, value=lowest) if x.is_floating_point() else _pad_int(x, pads, lowest)
@@ -169,13 +172,10 @@ def avg_pool2d(
 
     The divisor counts the window's cells inside the input, plus its cells in the
     zero padding when count_include_pad; never the part ceil_mode hangs past the padding.
+    Integer inputs give integer means rounded towards zero, as torch's do on the CPU.
     """
     x, (out_h, out_w), pads = _pool_setup(input, kernel_size, stride, padding, 1, ceil_mode)
-    if not x.is_floating_point():
-        raise error(
-            f"avg_pool2d's reference needs a floating-point input, got {x.dtype}.",
-            "convert first: x.float().",
-        )
+    _check_pool_dtype(x, "avg_pool2d", {torch.int64})
     stride = kernel_size if stride is None else stride
     sums = _window_sums(F.pad(x, pads), kernel_size, stride, out_h, out_w)
     if divisor_override is not None:
@@ -189,7 +189,21 @@ def avg_pool2d(
         inner = (0, 0, 0, 0) if count_include_pad else (pw, pw, ph, ph)
         counted = F.pad(F.pad(counted, inner), _extra_only(pads, pw, ph))
         divisor = _window_sums(counted, kernel_size, stride, out_h, out_w)
-    return _unbatched_like(input, sums / divisor)
+    if x.is_floating_point():
+        return _unbatched_like(input, sums / divisor)
+    # torch averages integer tensors in integer arithmetic, rounding towards zero.
+    return _unbatched_like(input, torch.div(sums, divisor, rounding_mode="trunc"))
+
+
+def _check_pool_dtype(x, op: str, integers) -> None:
+    """Floating-point inputs, and the integer dtypes torch's CPU kernel takes for op."""
+    if x.is_floating_point() or x.dtype in integers:
+        return
+    allowed = ", ".join(sorted(str(d) for d in integers))
+    raise error(
+        f"{op} takes floating-point tensors or {allowed}, got {x.dtype}.",
+        "convert first: x = x.float().",
+    )
 
 
 def _window_sums(x, kernel_size, stride, out_h, out_w):

@@ -1,0 +1,522 @@
+"""A per-layer table of a model: output shapes, parameters, multiply-adds, receptive fields.
+
+    >>> net = nn.Sequential(nn.Conv2d(3, 32, 5, 1, 2), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(8192, 10))
+    >>> convlab.summary(net, (1, 3, 32, 32))      # prints as a table in a notebook
+
+summary() runs one forward pass of zeros through the model and records every
+layer as it runs. The returned Summary is plain data (rows and totals); its
+str() and repr() are the table, so a notebook cell ending in summary(...) shows it.
+
+Counting conventions (per forward pass of the whole batch given):
+- Parameters of a row are the module's own (``parameters(recurse=False)``); a
+  parameter shared by several layers is counted once, in the first row that uses it.
+- Multiply-adds count the multiplications of weights by inputs; bias additions are
+  not counted. Conv (1d/2d/3d): output elements × in_channels/groups × kernel area.
+  ConvTranspose: input elements × out_channels/groups × kernel area.
+  Linear: output elements × in_features (every leading dimension counts).
+  Normalisation (BatchNorm, GroupNorm, InstanceNorm, LayerNorm): 1 per output
+  element, the y = a·x + b they reduce to at inference (computing statistics is not
+  counted). Activations, pooling, dropout, Flatten and other reshaping: 0.
+  A layer convlab has no formula for shows "?" and is left out of the total.
+- Receptive field (h, w): how many input pixels one output pixel of the layer sees.
+  Jump (h, w): how many input pixels apart two neighbouring output pixels are.
+  They are followed through Conv2d, MaxPool2d, AvgPool2d and pointwise layers
+  (convlab.arithmetic.POINTWISE_LAYERS) while each layer's input is the previous
+  layer's output tensor; after anything else (Flatten, Linear, adaptive pooling,
+  a functional call in forward()) the cell is "--".
+"""
+
+import math
+import operator
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from convlab.arithmetic import POINTWISE_LAYERS, _geometry, conv2d_mult_adds, pool2d_output_shape
+from convlab.checks import check_conv2d, check_conv_transpose2d
+from convlab.errors import ConvlabError, error
+
+CONV_LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+TRANSPOSED_CONV_LAYERS = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+NORM_LAYERS = (
+    nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.GroupNorm, nn.LayerNorm,
+    nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d,
+)
+# Layers that multiply no weights: counted as 0 multiply-adds.
+ZERO_COST_LAYERS = (
+    nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU, nn.Mish,
+    nn.Sigmoid, nn.Tanh, nn.Hardtanh, nn.Hardsigmoid, nn.Hardswish, nn.Softmax, nn.LogSoftmax,
+    nn.Softplus, nn.Threshold,
+    nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d,
+    nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d,
+    nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d,
+    nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout,
+    nn.Identity, nn.Flatten, nn.Unflatten, nn.Upsample, nn.PixelShuffle, nn.PixelUnshuffle,
+    nn.ZeroPad2d, nn.ConstantPad2d, nn.ReflectionPad2d, nn.ReplicationPad2d, nn.Embedding,
+)
+COLUMNS = ("#", "Layer", "Type", "Output shape", "Params", "Mult-adds", "Receptive field", "Jump")
+RIGHT_ALIGNED = {"#", "Params", "Mult-adds", "Receptive field", "Jump"}
+
+
+@dataclass(frozen=True)
+class SummaryRow:
+    """One layer as it ran. Shapes are tuples; receptive_field and jump are (h, w) or None."""
+
+    index: int
+    name: str
+    type: str
+    input_shape: tuple[int, ...] | None
+    output_shape: tuple[int, ...] | None
+    params: int
+    mult_adds: int | None
+    receptive_field: tuple[int, int] | None
+    jump: tuple[int, int] | None
+    params_shared: bool = False  # its parameters were already counted in an earlier row
+
+
+@dataclass(frozen=True, repr=False)
+class Summary:
+    """What summary() found; str() and repr() are the table."""
+
+    model_type: str
+    input_shape: tuple[int, ...]
+    dtype: torch.dtype
+    rows: tuple[SummaryRow, ...]
+    total_params: int
+    trainable_params: int
+    total_mult_adds: int
+    input_bytes: int
+    params_bytes: int
+
+    @property
+    def non_trainable_params(self) -> int:
+        return self.total_params - self.trainable_params
+
+    @property
+    def input_size(self) -> int:
+        """Number of values in the input tensor."""
+        return math.prod(self.input_shape)
+
+    def __str__(self) -> str:
+        return _table(self)
+
+    __repr__ = __str__
+
+
+def summary(model, input_shape, device=None) -> Summary:
+    """Run zeros of input_shape through model once and tabulate every layer.
+
+    input_shape is the exact shape of the tensor passed to the model, batch
+    included: (1, 3, 32, 32), not (3, 32, 32). No batch dimension is added,
+    because a Conv2d accepts an unbatched (C, H, W) image but a later Flatten
+    would then flatten the wrong dimensions; summary does not guess.
+
+    device: where the zeros are made; None means the device of the model's
+    parameters (cpu for a model without any). The model is not moved.
+
+    The forward pass runs under torch.no_grad() in eval mode (so BatchNorm's
+    running statistics are not changed); each module's training flag is restored
+    and every hook removed afterwards, also when the forward fails. If a layer
+    fails, a ConvlabError names it, the shape it received, what it expected and
+    the shapes of the layers that ran before it.
+
+    Rows are the modules that ran and are leaves or hold parameters of their own,
+    in the order they finished. See the module docstring for the counting rules.
+    """
+    _check_model(model)
+    shape = _check_shape(input_shape)
+    params = list(model.parameters())
+    target = _pick_device(params, device)
+    dtype = next((p.dtype for p in params if p.is_floating_point()), torch.float32)
+    x = torch.zeros(shape, dtype=dtype, device=target)
+
+    recorder = _Recorder(model, x)
+    modes = {module: module.training for module in model.modules()}
+    handles = []
+    try:
+        for name, module in model.named_modules():
+            handles.append(module.register_forward_pre_hook(recorder.pre_hook(name)))
+            handles.append(module.register_forward_hook(recorder.post_hook(name)))
+        model.eval()
+        with torch.no_grad():
+            model(x)
+    except Exception as failure:  # any failure of the user's forward becomes one ConvlabError
+        problem = _failure(model, shape, recorder, failure)
+    else:
+        problem = None
+    finally:
+        for handle in handles:
+            handle.remove()
+        for module, training in modes.items():
+            module.training = training
+    if problem is not None:
+        raise problem from None
+
+    rows = tuple(recorder.rows)
+    return Summary(
+        model_type=type(model).__name__,
+        input_shape=shape,
+        dtype=dtype,
+        rows=rows,
+        total_params=sum(p.numel() for p in params),
+        trainable_params=sum(p.numel() for p in params if p.requires_grad),
+        total_mult_adds=sum(row.mult_adds or 0 for row in rows),
+        input_bytes=x.numel() * x.element_size(),
+        params_bytes=sum(p.numel() * p.element_size() for p in params),
+    )
+
+
+# --- argument guards -------------------------------------------------------------------------
+
+
+def _check_model(model) -> None:
+    if isinstance(model, nn.Module):
+        return
+    if isinstance(model, type) and issubclass(model, nn.Module):
+        raise error(
+            f"summary needs a model (an nn.Module instance), got the class {model.__name__} itself.",
+            f"create the model first: summary({model.__name__}(...), input_shape).",
+        )
+    raise error(
+        f"summary needs a model (an nn.Module), got {type(model).__name__}.",
+        "pass the network, e.g. summary(nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU()), (1, 3, 32, 32)).",
+    )
+
+
+def _check_shape(input_shape) -> tuple[int, ...]:
+    example = "such as (1, 3, 32, 32) for one 3-channel 32×32 image (batch, channels, height, width)"
+    if not isinstance(input_shape, tuple | list) or not input_shape:
+        raise error(
+            f"input_shape must be a tuple of positive ints {example}, got {input_shape!r}.",
+            "pass the full shape of one input tensor, batch included: input_shape=(1, 3, 32, 32).",
+        )
+    bad = [v for v in input_shape if _positive_int(v) is None]
+    if bad:
+        raise error(
+            f"input_shape must be a tuple of positive ints {example}, got {tuple(input_shape)!r}: "
+            f"{bad[0]!r} is not a positive integer.",
+            "give every dimension as a whole number of at least 1.",
+        )
+    return tuple(_positive_int(v) for v in input_shape)
+
+
+def _positive_int(value) -> int | None:
+    """value as an int if it is a whole number of at least 1 (numpy and torch ints too), else None."""
+    if isinstance(value, bool):
+        return None
+    try:
+        number = operator.index(value)
+    except TypeError:
+        return None
+    return number if number >= 1 else None
+
+
+def _pick_device(params, device) -> torch.device:
+    if device is None:
+        return params[0].device if params else torch.device("cpu")
+    try:
+        target = torch.device(device)
+    except (TypeError, RuntimeError):
+        raise error(
+            f"device={device!r} is not a device torch knows.",
+            "pass e.g. device='cpu', device='cuda', or device=convlab.device(); or leave it out.",
+        ) from None
+    if params:
+        have = params[0].device
+        if have.type != target.type or (target.index is not None and have.index != target.index):
+            raise error(
+                f"The model's parameters are on {have}, but summary was asked to run on {target}.",
+                f"move the model first (model.to({str(target)!r})), or leave device out to use {have}.",
+            )
+    return target
+
+
+# --- recording the forward pass -----------------------------------------------------------------
+
+
+class _Recorder:
+    """Forward hooks that turn each finished layer into a SummaryRow."""
+
+    def __init__(self, model: nn.Module, x: torch.Tensor):
+        self.rows: list[SummaryRow] = []
+        self.pending: list[tuple[str, nn.Module, tuple]] = []  # modules whose forward has not returned
+        self.counted: set[int] = set()  # ids of parameters already in a row
+        # id(tensor) -> (tensor, field, jump). The tensor is kept alive so its id is not reused.
+        self.fields: dict[int, tuple] = {id(x): (x, (1, 1), (1, 1))}
+
+    def pre_hook(self, name: str):
+        def hook(module, args):
+            self.pending.append((name, module, args))
+
+        return hook
+
+    def post_hook(self, name: str):
+        def hook(module, args, output):
+            self.pending.pop()
+            own = list(module.parameters(recurse=False))
+            leaf = next(module.children(), None) is None
+            if not leaf and not own:
+                return
+            fresh = [p for p in own if id(p) not in self.counted]
+            self.counted.update(id(p) for p in fresh)
+            x, y = _first_tensor(args), _first_tensor(output)
+            field, jump = self._follow(module, x, y) if leaf else (None, None)
+            self.rows.append(
+                SummaryRow(
+                    index=len(self.rows) + 1,
+                    name=name,
+                    type=type(module).__name__,
+                    input_shape=None if x is None else tuple(x.shape),
+                    output_shape=None if y is None else tuple(y.shape),
+                    params=sum(p.numel() for p in fresh),
+                    mult_adds=_mult_adds(module, x, y),
+                    receptive_field=field,
+                    jump=jump,
+                    params_shared=bool(own) and not fresh,
+                )
+            )
+
+        return hook
+
+    def _follow(self, module, x, y):
+        """Receptive field and jump at y, from those at x, if the chain from the input is unbroken."""
+        known = self.fields.get(id(x)) if x is not None else None
+        field = jump = None
+        if known is not None and known[1] is not None:
+            field, jump = known[1], known[2]
+            if isinstance(module, POINTWISE_LAYERS):
+                pass
+            elif isinstance(module, nn.Conv2d | nn.MaxPool2d | nn.AvgPool2d):
+                span, stride = _geometry(module, 0)
+                field = tuple(r + (e - 1) * j for r, e, j in zip(field, span, jump))
+                jump = tuple(j * s for j, s in zip(jump, stride))
+            else:
+                field = jump = None
+        if y is not None:
+            self.fields[id(y)] = (y, field, jump)  # also overwrites a stale entry of an in-place result
+        return field, jump
+
+
+def _first_tensor(value):
+    if isinstance(value, torch.Tensor):
+        return value
+    if isinstance(value, tuple | list):
+        for item in value:
+            found = _first_tensor(item)
+            if found is not None:
+                return found
+    if isinstance(value, dict):
+        return _first_tensor(list(value.values()))
+    return None
+
+
+def _mult_adds(module, x, y) -> int | None:
+    """Multiply-adds of one call (see the module docstring); None where convlab has no formula."""
+    try:
+        if isinstance(module, nn.Conv2d):
+            batch = math.prod(x.shape[:-3])
+            return batch * conv2d_mult_adds(
+                tuple(x.shape[-2:]), module.in_channels, module.out_channels, module.kernel_size,
+                module.stride, module.padding, module.dilation, module.groups,
+            )
+        if isinstance(module, CONV_LAYERS):
+            return y.numel() * (module.in_channels // module.groups) * math.prod(module.kernel_size)
+        if isinstance(module, TRANSPOSED_CONV_LAYERS):
+            return x.numel() * (module.out_channels // module.groups) * math.prod(module.kernel_size)
+        if isinstance(module, nn.Linear):
+            return y.numel() * module.in_features
+        if isinstance(module, NORM_LAYERS):
+            return y.numel()
+        if isinstance(module, ZERO_COST_LAYERS):
+            return 0
+    except (AttributeError, TypeError, ConvlabError):
+        return None
+    return None
+
+
+# --- explaining a failure ---------------------------------------------------------------------
+
+
+def _failure(model, shape, recorder: _Recorder, failure: Exception) -> ConvlabError:
+    call = f"summary({type(model).__name__}, input_shape={shape})"
+    torch_said = str(failure).strip().splitlines()[0] if str(failure).strip() else type(failure).__name__
+    if recorder.pending:
+        name, module, args = recorder.pending[-1]
+        x = _first_tensor(args)
+        received = "no tensor" if x is None else f"shape {tuple(x.shape)}"
+        leaf = next(module.children(), None) is None
+        if leaf:
+            where = f"layer {len(recorder.rows) + 1}, {_describe(name, module)}"
+            fix = "compare the shape it received with what the layer was built for."
+        else:
+            where = f"the forward() code of {_describe(name, module)}, outside its layers"
+            fix = (
+                f"look at the operations between the layers in {type(module).__name__}.forward() "
+                "(view, reshape, flatten, cat, +) and the shapes of the layers that ran."
+            )
+        explained = _explain(module, x, recorder.rows) if leaf else None
+        if explained is None:
+            problem = f"{call} failed in {where}: it received {received}.\n  torch said: {torch_said}"
+        else:
+            reason, fix = explained
+            problem = f"{call} failed in {where}: it received {received}. {reason}"
+    else:
+        problem = f"{call} failed before any layer ran.\n  torch said: {torch_said}"
+        fix = "check that the model's forward() takes one tensor of this shape."
+    if len(shape) == 3:
+        fix += (
+            f" Note: input_shape {shape} has 3 dimensions and is passed as given; "
+            f"for a batch of one image use {(1, *shape)}."
+        )
+    return error(f"{problem}\n{_ran(recorder.rows)}", fix)
+
+
+def _describe(name: str, module: nn.Module) -> str:
+    """'features.0' (Conv2d(3, 32, ...)) for a layer; 'block' (Block) for a module with children."""
+    leaf = next(module.children(), None) is None
+    what = repr(module).splitlines()[0] if leaf else type(module).__name__
+    return f"{name!r} ({what})" if name else f"the model ({what})"
+
+
+def _explain(module, x, rows):
+    """(reason, fix) for a failure convlab understands, else None."""
+    if x is None:
+        return None
+    if isinstance(module, nn.Conv2d | nn.ConvTranspose2d):
+        check = check_conv2d if isinstance(module, nn.Conv2d) else check_conv_transpose2d
+        try:
+            check(module, x)
+        except ConvlabError as explained:
+            reason, _, fix = str(explained).partition("\n  Fix: ")
+            return reason, fix or "see above."
+        return None
+    if isinstance(module, nn.Linear) and x.dim() >= 1 and x.shape[-1] != module.in_features:
+        have, want = x.shape[-1], module.in_features
+        reason = (
+            f"Linear(in_features={want}) needs {want} values in the last dimension, but got {have}."
+        )
+        source = _flattened(rows[-1], have) if rows else ""
+        fix = (
+            f"build the layer as nn.Linear({have}, {module.out_features}), or change the layers before it"
+            f"{source} so they give {want} features."
+        )
+        return reason, fix
+    if isinstance(module, nn.BatchNorm1d | nn.BatchNorm2d | nn.BatchNorm3d) and x.dim() >= 2:
+        if x.shape[1] != module.num_features:
+            have, want = x.shape[1], module.num_features
+            return (
+                f"{type(module).__name__}(num_features={want}) normalises {want} channels (dimension 1), "
+                f"but the input has {have}.",
+                f"build it as nn.{type(module).__name__}({have}), the out_channels of the layer before it.",
+            )
+        return None
+    if isinstance(module, nn.MaxPool2d | nn.AvgPool2d) and x.dim() in (3, 4):
+        dilation = module.dilation if isinstance(module, nn.MaxPool2d) else 1
+        try:
+            pool2d_output_shape(
+                tuple(x.shape[-2:]), module.kernel_size, module.stride, module.padding, dilation, module.ceil_mode
+            )
+        except ConvlabError as explained:
+            reason, _, fix = str(explained).partition("\n  Fix: ")
+            return reason, fix or "see above."
+    return None
+
+
+def _flattened(before: SummaryRow, features: int) -> str:
+    """' (layer 7, '6' (Flatten), turns (64, 64, 8, 8) into (64, 4096): 64 × 8 × 8 = 4096)', or ''."""
+    shape_in, shape_out = before.input_shape, before.output_shape
+    if before.type != "Flatten" or shape_in is None or shape_out is None:
+        return ""
+    kept = len(shape_out) - 1
+    if shape_in[:kept] != shape_out[:kept] or math.prod(shape_in[kept:]) != features:
+        return ""
+    product = " × ".join(str(v) for v in shape_in[kept:])
+    return (
+        f" (layer {before.index}, {before.name!r} (Flatten), turns {shape_in} into {shape_out}: "
+        f"{product} = {features})"
+    )
+
+
+def _ran(rows) -> str:
+    if not rows:
+        return "No layer ran before it."
+    names = [row.name or "(the model)" for row in rows]
+    name_width = max(len(n) for n in names)
+    type_width = max(len(row.type) for row in rows)
+    lines = ["Layers that ran, with their output shapes:"]
+    for row, name in zip(rows, names):
+        lines.append(
+            f"  {row.index:>4}  {name:<{name_width}}  {row.type:<{type_width}}  "
+            f"{'--' if row.output_shape is None else row.output_shape}"
+        )
+    return "\n".join(lines)
+
+
+# --- the table ----------------------------------------------------------------------------------
+
+
+def _table(s: Summary) -> str:
+    cells = [
+        [
+            str(row.index),
+            row.name or "(the model)",
+            row.type,
+            _shape(row.output_shape),
+            "(shared)" if row.params_shared else _count(row.params),
+            "?" if row.mult_adds is None else _count(row.mult_adds),
+            _pair(row.receptive_field),
+            _pair(row.jump),
+        ]
+        for row in s.rows
+    ]
+    widths = [max([len(title)] + [len(line[i]) for line in cells]) for i, title in enumerate(COLUMNS)]
+
+    def line(values) -> str:
+        parts = [
+            value.rjust(width) if title in RIGHT_ALIGNED else value.ljust(width)
+            for value, width, title in zip(values, widths, COLUMNS)
+        ]
+        return "  ".join(parts).rstrip()
+
+    rule_width = len("  ".join(" " * w for w in widths))
+    heavy, light = "=" * rule_width, "-" * rule_width
+    dtype = str(s.dtype).removeprefix("torch.")
+    out = [f"{s.model_type} on input {s.input_shape} ({dtype})", heavy, line(COLUMNS), light]
+    out += [line(values) for values in cells]
+    out.append(heavy)
+    out.append(f"Total params: {s.total_params:,}")
+    out.append(f"Trainable params: {s.trainable_params:,}")
+    out.append(f"Non-trainable params: {s.non_trainable_params:,}")
+    out.append(f"Total mult-adds: {s.total_mult_adds:,}{_short(s.total_mult_adds)}")
+    out.append(f"Input size: {s.input_size:,} values, {s.input_bytes / 1e6:.2f} MB")
+    out.append(f"Params size: {s.params_bytes / 1e6:.2f} MB")
+    unknown = sorted({row.type for row in s.rows if row.mult_adds is None})
+    if unknown:
+        out.append(f"Mult-adds marked ? are not in the total (no formula for {', '.join(unknown)}).")
+    in_rows = sum(row.params for row in s.rows)
+    if in_rows != s.total_params:
+        out.append(
+            f"{s.total_params - in_rows:,} params are in no row: their modules did not run in this forward pass."
+        )
+    out.append(heavy)
+    return "\n".join(out)
+
+
+def _count(n: int) -> str:
+    return "--" if n == 0 else f"{n:,}"
+
+
+def _short(n: int) -> str:
+    for size, unit in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K")):
+        if n >= size:
+            return f" ({n / size:.2f} {unit})"
+    return ""
+
+
+def _pair(pair) -> str:
+    return "--" if pair is None else f"{pair[0]}×{pair[1]}"
+
+
+def _shape(shape) -> str:
+    return "--" if shape is None else "[" + ", ".join(str(v) for v in shape) + "]"
