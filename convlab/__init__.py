@@ -9,6 +9,7 @@ from convlab import arithmetic, plotting, reference
 from convlab.checks import check_conv2d, check_conv_transpose2d
 from convlab.devices import device, seed
 from convlab.errors import ConvlabError
+from convlab.summary import Summary, summary
 
 __version__ = "0.1.0"
 
@@ -21,4 +22,6 @@ __all__ = [
     "plotting",
     "reference",
     "seed",
+    "summary",
+    "Summary",
 ]

@@ -73,13 +73,14 @@ GUIDE_EXAMPLES = {
 CELL_STYLES = {
     "input": ({"facecolor": "#9ecae1", "edgecolor": "#3182bd", "linestyle": "-"}, "input"),
     "padding": ({"facecolor": "white", "edgecolor": "#969696", "linestyle": "--"}, "padding"),
-    "zero": ({"facecolor": "white", "edgecolor": "#3182bd", "linestyle": ":"}, "inserted zero"),
+    "zero": ({"facecolor": "#eaf2fa", "edgecolor": "#3182bd", "linestyle": ":"}, "inserted zero"),
     "extra": ({"facecolor": "white", "edgecolor": "#e6550d", "linestyle": "--"}, "output_padding"),
     "cropped": ({"facecolor": "#eeeeee", "edgecolor": "#bdbdbd", "linestyle": "-", "hatch": "xxx"}, "cropped"),
     "output": ({"facecolor": "white", "edgecolor": "#31a354", "linestyle": "-"}, "output"),
 }
 TAP = "#08306b"
 TAP_FILL = to_rgba(TAP, 0.55)
+TAP_LIGHT = to_rgba(TAP, 0.3)  # over cells with numbers in them
 WRITTEN = "#a1d99b"
 GROUP_COLOURS = ["#9ecae1", "#fdae6b", "#a1d99b", "#bcbddc", "#fc9272", "#c7e9c0", "#dadaeb", "#fdd0a2"]
 
@@ -100,7 +101,8 @@ def animate_conv(input_size, kernel_size, stride=1, padding=0, dilation=1, *, in
         f"Conv2d: i={_fmt(size)}, k={_fmt(kernel)}, s={_fmt(strides)}, "
         f"p={_fmt_padding(padding, pads)}, d={_fmt(dil)} → o={_fmt(out)}"
     )
-    return _sliding(grid, kernel, strides, dil, out, (0, 0), [title], "input, padded", interval)
+    label = "input, padded" if "padding" in grid else "input"
+    return _sliding(grid, kernel, strides, dil, out, (0, 0), [title], label, interval)
 
 
 def animate_transposed(input_size, kernel_size, stride=1, padding=0, output_padding=0, dilation=1, *, interval=600):
@@ -144,7 +146,8 @@ def animate_pool(input_size, kernel_size, stride=None, padding=0, dilation=1, ce
         f"MaxPool2d: i={_fmt(size)}, k={_fmt(kernel)}, s={_fmt(strides)}, p={_fmt(pads)}, "
         f"d={_fmt(dil)}, ceil_mode={ceil_mode} → o={_fmt(out)}"
     )
-    return _sliding(grid, kernel, strides, dil, out, (0, 0), [title], "input, padded", interval)
+    label = "input, padded" if "padding" in grid else "input"
+    return _sliding(grid, kernel, strides, dil, out, (0, 0), [title], label, interval)
 
 
 def animate_guide(name: str, *, interval=600):
@@ -196,10 +199,10 @@ def animate_channels(in_channels=3, out_channels=2, input_size=5, kernel_size=3,
         outs.append(_draw_cells(ax, np.full((oh, ow), "output", object), (top, x_out), values=np.full((oh, ow), "")))
         ax.text(x_out + ow / 2, top - 0.15, f"map {o}", ha="center", va="bottom", fontsize=7)
     kernel_title = ax.text(x_kernel + kw / 2, -0.15, "", ha="center", va="bottom", fontsize=7)
-    footprints = [_Footprint(ax, kernel, (1, 1)) for _ in range(c_in)]
+    footprints = [_Footprint(ax, kernel, (1, 1), fill=TAP_LIGHT) for _ in range(c_in)]
     title = fig.texts[0]
     sum_line = fig.texts[1]
-    norm = matplotlib.colors.Normalize(-1.5, 1.5)
+    norm = matplotlib.colors.Normalize(-2.5, 2.5)
     cmap = matplotlib.colormaps[KERNEL_CMAP]
 
     def update(frame):
@@ -215,7 +218,7 @@ def animate_channels(in_channels=3, out_channels=2, input_size=5, kernel_size=3,
         for m in range(c_out):
             for (rr, cc), patch in np.ndenumerate(outs[m].patches):
                 done = m * oh * ow + rr * ow + cc
-                patch.set_facecolor(TAP_FILL if done == frame else WRITTEN if done < frame else "white")
+                patch.set_facecolor(TAP_LIGHT if done == frame else WRITTEN if done < frame else "white")
                 outs[m].texts[rr, cc].set_text(str(output[m, rr, cc]) if done <= frame else "")
         title.set_text(f"Conv2d({c_in}, {c_out}, {_fmt(kernel)}): kernel {o} has {c_in} slices, one per input channel")
         terms = " + ".join(f"({v})" if v < 0 else str(v) for v in partial[o, :, r, c])
@@ -249,6 +252,7 @@ def animate_groups(in_channels=4, out_channels=4, groups=2, *, kernel_size=3, in
     boxes, links = {}, []
     for side, count, x in (("in", c_in, 0.0), ("out", c_out, 5.0)):
         top = (rows - count) / 2
+        ax.text(x + 1.0, -0.1, f"{side}put channels", ha="center", va="bottom", fontsize=7)
         for n in range(count):
             group = n // (per_in if side == "in" else per_out)
             box = Rectangle((x, top + n + 0.1), 2.0, 0.8, facecolor=GROUP_COLOURS[group % len(GROUP_COLOURS)],
@@ -329,8 +333,8 @@ def _sliding(grid, kernel, strides, dil, out, offset, title_lines, input_label, 
         text.set_text(line)
     _draw_cells(ax, grid, (0, 0))
     cells = _draw_cells(ax, np.full(out, "output", object), (top_out, x_out))
-    ax.text(grid.shape[1] / 2, -0.2, f"{input_label} ({_fmt(grid.shape)})", ha="center", va="bottom", fontsize=7)
-    ax.text(x_out + ow / 2, top_out - 0.2, f"output ({_fmt(out)})", ha="center", va="bottom", fontsize=7)
+    ax.text(grid.shape[1] / 2, -0.2, f"{input_label} ({_size(grid.shape)})", ha="center", va="bottom", fontsize=7)
+    ax.text(x_out + ow / 2, top_out - 0.2, f"output ({_size(out)})", ha="center", va="bottom", fontsize=7)
     footprint = _Footprint(ax, kernel, dil)
     _legend(fig, kinds)
 
@@ -349,12 +353,12 @@ def _sliding(grid, kernel, strides, dil, out, offset, title_lines, input_label, 
 class _Footprint:
     """The kernel's taps (dilation gaps between them) and an outline of the span they cover."""
 
-    def __init__(self, ax, kernel, dil):
+    def __init__(self, ax, kernel, dil, fill=TAP_FILL):
         self.kernel, self.dil = kernel, dil
         span = effective_kernel_size(kernel, dil)
         self.outline = ax.add_patch(Rectangle((0, 0), span[1], span[0], fill=False, edgecolor=TAP,
                                               linewidth=1.6, zorder=4))
-        self.taps = [ax.add_patch(Rectangle((0, 0), 1, 1, facecolor=TAP_FILL, edgecolor=TAP, linewidth=0.8, zorder=3))
+        self.taps = [ax.add_patch(Rectangle((0, 0), 1, 1, facecolor=fill, edgecolor=TAP, linewidth=0.8, zorder=3))
                      for _ in range(kernel[0] * kernel[1])]
 
     def place(self, top, left, inside):
@@ -501,6 +505,10 @@ def _channel_count(value, name, limit):
 def _fmt(pair) -> str:
     pair = tuple(pair)
     return str(pair[0]) if pair[0] == pair[1] else f"({pair[0]}, {pair[1]})"
+
+
+def _size(pair) -> str:
+    return "×".join(str(n) for n in pair)
 
 
 def _fmt_padding(padding, pads) -> str:

@@ -106,7 +106,8 @@ def pool2d_output_shape(
         raise error(
             f"Pooling leaves nothing: the input is {_hw(size)}, padding {_hw(pads)} per side, "
             f"but the window spans {_hw(span)}, so the output would be {_hw(out)}.",
-            "use a smaller kernel, padding, or ceil_mode=True (which keeps a partial window).",
+            "use a smaller kernel or dilation, more padding (up to half the kernel), "
+            "or ceil_mode=True (which keeps a partial window).",
         )
     return out
 
@@ -264,13 +265,22 @@ def receptive_field_steps(layers):
             "pass e.g. [nn.Conv2d(1, 8, 3), nn.MaxPool2d(2)] or [(3, 1), (2, 2)].",
         )
     field, jump = (1, 1), (1, 1)
-    for index, layer in enumerate(layers):
+    for index, layer in enumerate(_flatten(layers)):
         geometry = _geometry(layer, index)
         if geometry is not None:
             span, stride = geometry
             field = tuple(r + (e - 1) * j for r, e, j in zip(field, span, jump))
             jump = tuple(j * s for j, s in zip(jump, stride))
         yield field, jump
+
+
+def _flatten(layers):
+    """The layers in order, with nested nn.Sequential blocks opened up."""
+    for layer in layers:
+        if isinstance(layer, nn.Sequential | nn.ModuleList):
+            yield from _flatten(layer)
+        else:
+            yield layer
 
 
 def _geometry(layer, index: int):

@@ -100,23 +100,22 @@ def show_conv(x, weight, out, panel=PANEL_INCHES):
             "pass the same x, layer.weight and layer(x).",
         )
     rows = max(c_out, c_in)
-    fig, axes = _grid(rows, c_in + c_in + 1, panel * 0.9)
+    fig, axes = _grid(rows, c_in + 2, panel * 0.9)  # inputs | one column per slice | maps
     limit = float(np.abs(w).max()) or 1.0
     for i in range(c_in):
         axes[i, 0].imshow(x[i], cmap=IMAGE_CMAP)
         axes[i, 0].set_title(f"input ch {i}", fontsize=8)
     for o in range(c_out):
         for i in range(c_in):
-            axes[o, c_in + i].imshow(w[o, i], cmap=KERNEL_CMAP, vmin=-limit, vmax=limit)
-        axes[o, c_in].set_ylabel(f"kernel {o}", fontsize=8)
+            axes[o, 1 + i].imshow(w[o, i], cmap=KERNEL_CMAP, vmin=-limit, vmax=limit)
+        axes[o, 1].set_ylabel(f"kernel {o}", fontsize=8)
         axes[o, -1].imshow(out[o], cmap=IMAGE_CMAP)
         axes[o, -1].set_title(f"feature map {o}", fontsize=8)
     for row in range(rows):
-        for col in range(c_in):
-            if row >= c_in:
-                axes[row, col].set_visible(False)
-        for col in range(c_in, 2 * c_in + 1):
-            if row >= c_out:
+        if row >= c_in:
+            axes[row, 0].set_visible(False)
+        if row >= c_out:
+            for col in range(1, c_in + 2):
                 axes[row, col].set_visible(False)
     return fig
 
