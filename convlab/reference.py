@@ -48,11 +48,13 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) 
     x = _padded(_batched(input), padding, weight, stride, dilation)
     n, g = x.shape[0], groups
     c_out, c_per_group, kh, kw = weight.shape
-    cols = im2col(x, (kh, kw), stride, dilation)  # N, L, C * kh * kw
-    cols = cols.view(n, -1, g, c_per_group * kh * kw).transpose(1, 2)  # N, G, L, C/G * kh * kw
-    kernels = weight.reshape(g, c_out // g, c_per_group * kh * kw)  # G, out/G, C/G * kh * kw
-    out = torch.matmul(cols, kernels.transpose(1, 2))  # N, G, L, out/G
-    out = out.permute(0, 1, 3, 2).reshape(n, c_out, *out_shape[-2:])
+    out_h, out_w = out_shape[-2:]
+    # im2col per group: one row per output pixel of every image, one column per (channel, tap).
+    patches = _patches(x, (kh, kw), stride, dilation).reshape(n, g, c_per_group, out_h, out_w, kh, kw)
+    cols = patches.permute(1, 0, 3, 4, 2, 5, 6).reshape(g, n * out_h * out_w, c_per_group * kh * kw)
+    kernels = weight.reshape(g, c_out // g, c_per_group * kh * kw)
+    out = torch.bmm(cols, kernels.transpose(1, 2))  # G, N * out_h * out_w, out/G
+    out = out.view(g, n, out_h, out_w, c_out // g).permute(1, 0, 4, 2, 3).reshape(n, c_out, out_h, out_w)
     return _unbatched_like(input, _add_bias(out, bias))
 
 
