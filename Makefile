@@ -7,13 +7,21 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NOTEBOOKS ?= $(wildcard book/*.ipynb)
 JOBS ?= 2
+# The offline site's MathJax, from the npm registry (npm pack), checked by its sha1.
+MATHJAX_VERSION := 3.2.2
+MATHJAX_SHA1 := c754d7b46a679d7f3fa03543d6b8bf124ddf9f6b
+MATHJAX := _assets/offline/mathjax
+# The browser the site tests drive (Debian's package; never a downloaded build).
+CHROMIUM := /usr/bin/chromium
 
-.PHONY: help venv book test test-fast lint execute clean
+.PHONY: bench help venv book site-assets chromium test test-site test-fast lint execute clean
 
 help:
 	@echo "make book     build the HTML book into _build/html (from stored outputs)"
-	@echo "make test     lint, unit tests and strict nbval on every notebook"
+	@echo "make test     lint, build the book, unit tests, strict nbval on every notebook, site tests"
+	@echo "make test-site  build the book and test it in headless Chromium (tests/site)"
 	@echo "make execute  re-run notebooks in place to refresh their outputs (NOTEBOOKS=...)"
+	@echo "make bench    speed of convolution variants (and grading) on this machine"
 	@echo "make lint     ruff"
 	@echo "make clean    remove _build"
 
@@ -25,17 +33,58 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
-book: $(STAMP)
+book: $(STAMP) site-assets
 	$(BIN)/jupyter-book build . -W -n --keep-going
+
+# MathJax for the offline site: fetched once, kept in _assets/offline/ (gitignored).
+# The combined TeX+MathML->CHTML file, its fonts, the TeX extensions it autoloads
+# and the accessibility parts its menu loads, so no page ever needs a CDN.
+site-assets: $(MATHJAX)/tex-mml-chtml.js
+
+$(MATHJAX)/tex-mml-chtml.js:
+	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	echo "fetching mathjax@$(MATHJAX_VERSION) from the npm registry into $(MATHJAX)"; \
+	(cd "$$tmp" && npm pack --silent mathjax@$(MATHJAX_VERSION) >/dev/null); \
+	echo "$(MATHJAX_SHA1)  $$tmp/mathjax-$(MATHJAX_VERSION).tgz" | sha1sum -c --quiet -; \
+	tar -xzf "$$tmp/mathjax-$(MATHJAX_VERSION).tgz" -C "$$tmp"; \
+	es5="$$tmp/package/es5"; rm -rf $(MATHJAX); \
+	mkdir -p $(MATHJAX)/output/chtml/fonts $(MATHJAX)/input/tex; \
+	cp -r "$$es5/output/chtml/fonts/woff-v2" $(MATHJAX)/output/chtml/fonts/; \
+	cp -r "$$es5/input/tex/extensions" $(MATHJAX)/input/tex/; \
+	cp -r "$$es5/a11y" "$$es5/sre" $(MATHJAX)/; \
+	cp "$$tmp/package/LICENSE" $(MATHJAX)/; \
+	cp "$$es5/tex-mml-chtml.js" $@
+
+# Debian's Chromium for the site tests, installed only where it is missing and we
+# may (root, or sudo without a password). Otherwise the site tests skip, loudly.
+chromium:
+	@if [ -x $(CHROMIUM) ]; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		echo "installing chromium (apt-get)"; \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+		|| echo "WARNING: could not install chromium: the site tests will be SKIPPED"; \
+	elif sudo -n true 2>/dev/null; then \
+		echo "installing chromium (sudo apt-get)"; \
+		{ sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+		|| echo "WARNING: could not install chromium: the site tests will be SKIPPED"; \
+	else echo "WARNING: $(CHROMIUM) is missing and we cannot install it (not root, no sudo): the site tests will be SKIPPED"; \
+	fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-test: lint
+test: lint book chromium
 	$(BIN)/pytest -n $(JOBS) --dist loadfile \
 		--nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
 		--nbval-cell-timeout 120 \
 		tests $(wildcard book/*.ipynb)
+
+test-site: book chromium
+	$(BIN)/pytest tests/site
+
+# Speed figures for this machine (not tests): tables on stdout, JSON and plots in _build/bench.
+bench: $(STAMP)
+	$(BIN)/python benchmarks/conv_variants.py
 
 execute: $(STAMP)
 	$(BIN)/python tools/execute_notebooks.py $(NOTEBOOKS)

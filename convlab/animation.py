@@ -13,14 +13,19 @@ Figures are plain matplotlib Figures with an Agg canvas, never pyplot's: buildin
 an animation leaves nothing open that a notebook would also show as a PNG.
 """
 
+import base64
+import io
 import itertools
 import math
+import re
 
 import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
+import PIL.Image
 from matplotlib.animation import Animation, FuncAnimation
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import PatchCollection
 from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
@@ -43,6 +48,7 @@ MAX_GRID = 32  # cells per side of a drawn input grid
 MAX_CHANNELS = 8  # channels animate_channels draws
 MAX_GROUP_CHANNELS = 16  # channel boxes per side animate_groups draws
 EMBED_LIMIT_MB = 20  # the largest animation the guards allow is far below this
+PALETTE_COLOURS = 64  # per frame in to_html; the figures use a dozen flat colours and their edges
 FIG_WIDTH = 4.5  # inches
 DPI = 72
 
@@ -90,6 +96,7 @@ GROUP_COLOURS = ["#9ecae1", "#fdae6b", "#a1d99b", "#bcbddc", "#fc9272", "#c7e9c0
 
 def animate_conv(input_size, kernel_size, stride=1, padding=0, dilation=1, *, interval=600):
     """nn.Conv2d's window sliding over the padded input, one output cell per frame."""
+    _check_interval(interval)
     size = positive_pair(input_size, "input_size")
     kernel = positive_pair(kernel_size, "kernel_size")
     strides = positive_pair(stride, "stride")
@@ -109,6 +116,7 @@ def animate_transposed(input_size, kernel_size, stride=1, padding=0, output_padd
     """nn.ConvTranspose2d drawn as the guide draws it: a stride-1 conv over the input with
     s - 1 zeros inserted between pixels and d(k - 1) - p padding around it (a negative
     amount crops), plus output_padding more at the bottom and right."""
+    _check_interval(interval)
     size = positive_pair(input_size, "input_size")
     kernel = positive_pair(kernel_size, "kernel_size")
     strides = positive_pair(stride, "stride")
@@ -133,6 +141,7 @@ def animate_transposed(input_size, kernel_size, stride=1, padding=0, output_padd
 def animate_pool(input_size, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, *, interval=600):
     """nn.MaxPool2d's window, one output cell per frame; with ceil_mode the last window may
     hang past the padded input, and only the cells inside it count."""
+    _check_interval(interval)
     if not isinstance(ceil_mode, bool):
         raise error(f"ceil_mode must be True or False, got {ceil_mode!r}.", "pass ceil_mode=True or ceil_mode=False.")
     size = positive_pair(input_size, "input_size")
@@ -152,7 +161,7 @@ def animate_pool(input_size, kernel_size, stride=None, padding=0, dilation=1, ce
 
 def animate_guide(name: str, *, interval=600):
     """One of the guide's animations by its name in GUIDE_EXAMPLES."""
-    if name not in GUIDE_EXAMPLES:
+    if not isinstance(name, str) or name not in GUIDE_EXAMPLES:
         raise error(f"No guide example called {name!r}.", f"use one of {sorted(GUIDE_EXAMPLES)}.")
     animate = animate_transposed if name.endswith("_transposed") else animate_conv
     return animate(**GUIDE_EXAMPLES[name], interval=interval)
@@ -166,6 +175,7 @@ def animate_channels(in_channels=3, out_channels=2, input_size=5, kernel_size=3,
     drawn are ``animation.inputs`` (in, H, W), ``animation.weight`` (out, in, kH, kW)
     and ``animation.output`` (out, H', W'), which equals F.conv2d of the first two.
     """
+    _check_interval(interval)
     c_in = _channel_count(in_channels, "in_channels", MAX_CHANNELS)
     c_out = _channel_count(out_channels, "out_channels", MAX_CHANNELS)
     size = positive_pair(input_size, "input_size")
@@ -183,53 +193,54 @@ def animate_channels(in_channels=3, out_channels=2, input_size=5, kernel_size=3,
 
     band = max(h, kh) + 1  # rows per input channel
     x_kernel, x_out = w + 1.5, w + kw + 5.0
-    out_band = oh + 1
-    height = max(c_in * band, c_out * out_band) - 1
-    fig, ax = _figure(x_out + ow, height, n_title_lines=2, legend_rows=0)
-    inputs, kernels, sums, outs = [], [], [], []
-    for i in range(c_in):
-        top = i * band
-        inputs.append(_draw_cells(ax, np.full((h, w), "input", object), (top, 0), values=x[i]))
-        ax.text(-0.3, top + h / 2, f"in {i}", ha="right", va="center", fontsize=7)
-        kernels.append(_draw_cells(ax, np.full((kh, kw), "input", object), (top + (h - kh) / 2, x_kernel),
-                                   values=weight[0, i]))
-        sums.append(ax.text(x_kernel + kw + 0.3, top + h / 2, "", ha="left", va="center", fontsize=7))
-    for o in range(c_out):
-        top = o * out_band + (height - c_out * out_band + 1) / 2
-        outs.append(_draw_cells(ax, np.full((oh, ow), "output", object), (top, x_out), values=np.full((oh, ow), "")))
-        ax.text(x_out + ow / 2, top - 0.15, f"map {o}", ha="center", va="bottom", fontsize=7)
-    kernel_title = ax.text(x_kernel + kw / 2, -0.15, "", ha="center", va="bottom", fontsize=7)
-    footprints = [_Footprint(ax, kernel, (1, 1), fill=TAP_LIGHT) for _ in range(c_in)]
-    title = fig.texts[0]
-    sum_line = fig.texts[1]
+    height = max(c_in * band, c_out * (oh + 1)) - 1
+    map_tops = [o * (oh + 1) + (height - c_out * (oh + 1) + 1) / 2 for o in range(c_out)]
     norm = matplotlib.colors.Normalize(-2.5, 2.5)
     cmap = matplotlib.colormaps[KERNEL_CMAP]
+    drawn = {}
+
+    def draw_static(fig, ax, o):  # everything but the window, the sums and the unwritten cells
+        fig.texts[0].set_text(f"Conv2d({c_in}, {c_out}, {_fmt(kernel)}): kernel {o} has {c_in} slices, "
+                              "one per input channel")
+        ax.text(x_kernel + kw / 2, -0.15, f"kernel {o}", ha="center", va="bottom", fontsize=7)
+        for i in range(c_in):
+            drawn["input", i] = _draw_cells(ax, np.full((h, w), "input", object), (i * band, 0), values=x[i])
+            ax.text(-0.3, i * band + h / 2, f"in {i}", ha="right", va="center", fontsize=7)
+            slice_cells = _draw_cells(ax, np.full((kh, kw), "input", object), (i * band + (h - kh) / 2, x_kernel),
+                                      values=weight[o, i])
+            for (a, b), patch in np.ndenumerate(slice_cells.patches):
+                patch.set_facecolor(cmap(norm(weight[o, i, a, b])))
+            drawn["kernel", i] = slice_cells
+        for m, top in enumerate(map_tops):
+            drawn["output", m] = _draw_cells(ax, np.full((oh, ow), "output", object), (top, x_out), values=output[m])
+            for patch in drawn["output", m].patches.flat:
+                patch.set_facecolor(WRITTEN)
+            ax.text(x_out + ow / 2, top - 0.15, f"map {m}", ha="center", va="bottom", fontsize=7)
+
+    fig, ax, backdrop = _layered(x_out + ow, height, 2, 0, draw_static)
+    footprints = [_Footprint(ax, kernel, (1, 1), fill=TAP_LIGHT) for _ in range(c_in)]
+    sums = [ax.text(x_kernel + kw + 0.3, i * band + h / 2, "", ha="left", va="center", fontsize=7)
+            for i in range(c_in)]
+    cover = _Overlay(ax, [(top + r, x_out + c) for top in map_tops for r in range(oh) for c in range(ow)])
+    sum_line = fig.texts[1]
 
     def update(frame):
         o, cell = divmod(frame, oh * ow)
         r, c = divmod(cell, ow)
-        kernel_title.set_text(f"kernel {o}")
+        backdrop.show(o)
         for i in range(c_in):
             footprints[i].place(i * band + r, c, inside=lambda y, x_: True)
-            for (a, b), patch in np.ndenumerate(kernels[i].patches):
-                patch.set_facecolor(cmap(norm(weight[o, i, a, b])))
-                kernels[i].texts[a, b].set_text(str(weight[o, i, a, b]))
             sums[i].set_text(f"Σ = {partial[o, i, r, c]}")
-        for m in range(c_out):
-            for (rr, cc), patch in np.ndenumerate(outs[m].patches):
-                done = m * oh * ow + rr * ow + cc
-                patch.set_facecolor(TAP_LIGHT if done == frame else WRITTEN if done < frame else "white")
-                outs[m].texts[rr, cc].set_text(str(output[m, rr, cc]) if done <= frame else "")
-        title.set_text(f"Conv2d({c_in}, {c_out}, {_fmt(kernel)}): kernel {o} has {c_in} slices, one per input channel")
+        cover.show(frame, written="none", current=TAP_LIGHT, unwritten="white")  # written cells show the background
         terms = " + ".join(f"({v})" if v < 0 else str(v) for v in partial[o, :, r, c])
         sum_line.set_text(f"map {o}[{r}, {c}] = {terms} = {output[o, r, c]}")
 
     anim = _finish(fig, update, c_out * oh * ow, interval, (oh, ow))
+    update(0)  # draws kernel 0's backdrop, so grid_shapes below describes what is drawn
     anim.inputs, anim.weight, anim.output = x, weight, output
-    anim.grid_shapes = {
-        "input": (len(inputs), *inputs[0].patches.shape),
-        "kernel": (c_out, len(kernels), *kernels[0].patches.shape),
-        "output": (len(outs), *outs[0].patches.shape),
+    anim.grid_shapes = {  # as drawn: (count, rows, columns) of each kind of grid
+        kind: (sum(k == kind for k, _ in drawn), *drawn[kind, 0].patches.shape)
+        for kind in ("input", "kernel", "output")
     }
     return anim
 
@@ -241,6 +252,7 @@ def animate_groups(in_channels=4, out_channels=4, groups=2, *, kernel_size=3, in
     and a line for every kernel slice joining them. ``animation.connections`` lists,
     per group, the (input, output) channel pairs drawn.
     """
+    _check_interval(interval)
     params = conv2d_params(in_channels, out_channels, kernel_size, groups, bias=False)  # checks groups divides
     c_in = _channel_count(in_channels, "in_channels", MAX_GROUP_CHANNELS)
     c_out = _channel_count(out_channels, "out_channels", MAX_GROUP_CHANNELS)
@@ -296,8 +308,10 @@ def animate_groups(in_channels=4, out_channels=4, groups=2, *, kernel_size=3, in
 
 
 def to_html(animation):
-    """An IPython HTML object of the animation's JavaScript player (looping), which plays in
-    a static page. Closes the figure, so the notebook shows no static PNG beside it."""
+    """An IPython HTML object of the animation's JavaScript player (``to_jshtml``, looping),
+    which plays in a static page. Its PNG frames are re-saved with a small palette (flat
+    colours, so nothing visible changes) to make the page about four times lighter.
+    Closes the figure, so a notebook shows no static PNG beside the player."""
     from IPython.display import HTML
 
     if not isinstance(animation, Animation):
@@ -305,11 +319,28 @@ def to_html(animation):
             f"to_html needs a matplotlib animation, got {type(animation).__name__}.",
             "pass what animate_conv(...) (or another animate_* function) returned.",
         )
-    limit = max(float(matplotlib.rcParams["animation.embed_limit"]), EMBED_LIMIT_MB)
-    with matplotlib.rc_context({"animation.embed_limit": limit}):
+    settings = {
+        # frames past the limit would be dropped with only a log message; MAX_FRAMES keeps us far below it
+        "animation.embed_limit": max(float(matplotlib.rcParams["animation.embed_limit"]), EMBED_LIMIT_MB),
+        "animation.frame_format": "png",
+        "savefig.dpi": "figure",
+    }
+    with matplotlib.rc_context(settings):
         html = animation.to_jshtml(default_mode="loop")
     plt.close(animation._fig)  # a no-op for convlab's own figures, which pyplot never held
-    return HTML(html)
+    return HTML(_FRAME.sub(_palette_frame, html))
+
+
+_FRAME = re.compile(r"data:image/png;base64,([A-Za-z0-9+/=\\\n]+)")
+
+
+def _palette_frame(match) -> str:
+    data = base64.b64decode(match.group(1).replace("\\\n", ""))
+    image = PIL.Image.open(io.BytesIO(data)).convert("RGB")
+    small = io.BytesIO()
+    palette = image.quantize(PALETTE_COLOURS, method=PIL.Image.Quantize.FASTOCTREE, dither=PIL.Image.Dither.NONE)
+    palette.save(small, format="png")
+    return "data:image/png;base64," + base64.b64encode(small.getvalue()).decode("ascii")
 
 
 # ---------------------------------------------------------------- sliding windows
@@ -319,7 +350,7 @@ def _sliding(grid, kernel, strides, dil, out, offset, title_lines, input_label, 
     """Animate a kernel over a grid of cell kinds; output cell (r, c)'s window starts at
     offset + (r, c) * strides. Windows may hang past the grid (pooling's ceil_mode)."""
     oh, ow = out
-    _check_frames(oh * ow, f"an output of {_fmt(out)}", "use a smaller input, or a larger stride")
+    _check_frames(oh * ow, f"an output of {_size(out)}", "use a smaller input, or a larger stride")
     _check_grid(grid.shape)
     span = effective_kernel_size(kernel, dil)
     reach = [max(n, start + (o - 1) * s + e) for n, start, o, s, e in zip(grid.shape, offset, out, strides, span)]
@@ -327,27 +358,38 @@ def _sliding(grid, kernel, strides, dil, out, offset, title_lines, input_label, 
     top_out = (reach[0] - oh) / 2
     overhangs = any(r > n for r, n in zip(reach, grid.shape))
     kinds = [kind for kind in CELL_STYLES if kind in grid] + (["outside"] if overhangs else [])
+
+    def draw_static(fig, ax, _):
+        for text, line in zip(fig.texts, title_lines):
+            text.set_text(line)
+        _draw_cells(ax, grid, (0, 0))
+        _draw_cells(ax, np.full(out, "output", object), (top_out, x_out))
+        ax.text(grid.shape[1] / 2, -0.2, f"{input_label} ({_size(grid.shape)})", ha="center", va="bottom", fontsize=7)
+        ax.text(x_out + ow / 2, top_out - 0.2, f"output ({_size(out)})", ha="center", va="bottom", fontsize=7)
+        _legend(fig, kinds)
+
     legend_rows = math.ceil((len(kinds) + 2) / 4)
-    fig, ax = _figure(x_out + ow, max(reach[0], oh), n_title_lines=len(title_lines), legend_rows=legend_rows)
-    for text, line in zip(fig.texts, title_lines):
-        text.set_text(line)
-    _draw_cells(ax, grid, (0, 0))
-    cells = _draw_cells(ax, np.full(out, "output", object), (top_out, x_out))
-    ax.text(grid.shape[1] / 2, -0.2, f"{input_label} ({_size(grid.shape)})", ha="center", va="bottom", fontsize=7)
-    ax.text(x_out + ow / 2, top_out - 0.2, f"output ({_size(out)})", ha="center", va="bottom", fontsize=7)
+    fig, ax, backdrop = _layered(x_out + ow, max(reach[0], oh), len(title_lines), legend_rows, draw_static)
     footprint = _Footprint(ax, kernel, dil)
-    _legend(fig, kinds)
+    cells = _Overlay(ax, [(top_out + r, x_out + c) for r in range(oh) for c in range(ow)])
 
     def inside(y, x):
         return 0 <= y < grid.shape[0] and 0 <= x < grid.shape[1]
 
-    def update(frame):
+    def corner(frame):
         r, c = divmod(frame, ow)
-        footprint.place(offset[0] + r * strides[0], offset[1] + c * strides[1], inside)
-        for index, patch in enumerate(cells.patches.flat):
-            patch.set_facecolor(TAP_FILL if index == frame else WRITTEN if index < frame else "white")
+        return offset[0] + r * strides[0], offset[1] + c * strides[1]
 
-    return _finish(fig, update, oh * ow, interval, out)
+    def update(frame):
+        backdrop.show()
+        footprint.place(*corner(frame), inside)
+        cells.show(frame, written=WRITTEN, current=TAP_FILL, unwritten="none")
+
+    anim = _finish(fig, update, oh * ow, interval, out)
+    anim.title = "\n".join(title_lines)
+    anim.grid = grid  # the kind of each drawn input cell: "input", "padding", "zero", "extra", "cropped"
+    anim.taps = lambda frame: footprint.taps(*corner(frame))  # (row, col) in grid of each tap, per frame
+    return anim
 
 
 class _Footprint:
@@ -358,16 +400,32 @@ class _Footprint:
         span = effective_kernel_size(kernel, dil)
         self.outline = ax.add_patch(Rectangle((0, 0), span[1], span[0], fill=False, edgecolor=TAP,
                                               linewidth=1.6, zorder=4))
-        self.taps = [ax.add_patch(Rectangle((0, 0), 1, 1, facecolor=fill, edgecolor=TAP, linewidth=0.8, zorder=3))
+        self.taps_drawn = [ax.add_patch(Rectangle((0, 0), 1, 1, facecolor=fill, edgecolor=TAP, linewidth=0.8, zorder=3))
                      for _ in range(kernel[0] * kernel[1])]
+
+    def taps(self, top, left):
+        """(row, col) of every tap when the window's top-left corner is at (top, left)."""
+        return [(top + a * self.dil[0], left + b * self.dil[1]) for a, b in np.ndindex(*self.kernel)]
 
     def place(self, top, left, inside):
         self.outline.set_xy((left, top))
-        for (a, b), tap in zip(np.ndindex(*self.kernel), self.taps):
-            y, x = top + a * self.dil[0], left + b * self.dil[1]
+        for (y, x), tap in zip(self.taps(top, left), self.taps_drawn):
             tap.set_xy((x, y))
             tap.set_fill(inside(y, x))
             tap.set_linestyle("-" if inside(y, x) else ":")
+
+
+class _Overlay:
+    """Output cells drawn over the background, in order: written, current, not yet written."""
+
+    def __init__(self, ax, corners):
+        self.cells = ax.add_collection(PatchCollection(
+            [Rectangle((x, y), 1, 1) for y, x in corners], edgecolor=CELL_STYLES["output"][0]["edgecolor"],
+            linewidth=0.8, zorder=2))
+
+    def show(self, frame, written, current, unwritten):
+        colours = [written] * frame + [current] + [unwritten] * (len(self.cells.get_paths()) - frame - 1)
+        self.cells.set_facecolor(colours)
 
 
 class _Cells:
@@ -450,6 +508,37 @@ def _figure(width_units, height_units, n_title_lines, legend_rows):
     return fig, ax
 
 
+class _Backdrop:
+    """The still part of a figure, drawn into an image behind the axes that holds what moves,
+    so a frame costs a few patches, not the whole scene. Drawn on first use, once per variant
+    (animate_channels has one per kernel): draw_static(fig, ax, variant) draws it on a
+    scratch figure with the same layout."""
+
+    def __init__(self, fig, layout, draw_static):
+        self.layout, self.draw_static, self.images = layout, draw_static, {}
+        back = fig.add_axes((0, 0, 1, 1), zorder=-1)
+        back.set_axis_off()
+        self.image = back.imshow(np.ones((1, 1, 3)), interpolation="nearest", aspect="auto", extent=(0, 1, 0, 1))
+        back.set_xlim(0, 1)
+        back.set_ylim(0, 1)
+
+    def show(self, variant=None):
+        if variant not in self.images:
+            scratch, ax = _figure(*self.layout)
+            self.draw_static(scratch, ax, variant)
+            scratch.canvas.draw()
+            self.images[variant] = np.asarray(scratch.canvas.buffer_rgba()).copy()
+        self.image.set_data(self.images[variant])
+
+
+def _layered(width_units, height_units, n_title_lines, legend_rows, draw_static):
+    """A _figure whose axes holds only what moves, in front of a _Backdrop of the rest."""
+    layout = (width_units, height_units, n_title_lines, legend_rows)
+    fig, ax = _figure(*layout)
+    ax.patch.set_visible(False)
+    return fig, ax, _Backdrop(fig, layout, draw_static)
+
+
 def _legend(fig, kinds):
     handles = [Patch(label=CELL_STYLES[k][1], linewidth=0.8, **CELL_STYLES[k][0]) for k in kinds if k != "outside"]
     handles.append(Patch(facecolor=TAP_FILL, edgecolor=TAP, label="kernel taps"))
@@ -465,11 +554,17 @@ def _box_edge(box, right):
     return (x + box.get_width() if right else x), y + box.get_height() / 2
 
 
+class _Animation(FuncAnimation):
+    """A FuncAnimation that carries what it drew: ``output_size``, ``frame_count``, ``figure``
+    and ``update`` (draws one frame). It stays quiet when dropped unrendered (matplotlib would
+    warn, at some later garbage collection): chapters build some only to read their sizes."""
+
+    def __del__(self):
+        pass
+
+
 def _finish(fig, update, frames, interval, output_size):
-    interval = as_int(interval, "interval")
-    if interval < 1:
-        raise error(f"interval is milliseconds between frames, got {interval}.", "use e.g. interval=600.")
-    anim = FuncAnimation(fig, update, frames=frames, interval=interval, blit=False, cache_frame_data=False)
+    anim = _Animation(fig, update, frames=frames, interval=interval, blit=False, cache_frame_data=False)
     anim.update, anim.output_size, anim.frame_count, anim.figure = update, output_size, frames, fig
     return anim
 
@@ -484,6 +579,11 @@ def _check_frames(count, what, fix):
             "so the page stays small and the animation short enough to watch.",
             f"{fix}: the arithmetic is the same at any size.",
         )
+
+
+def _check_interval(interval):
+    if as_int(interval, "interval") < 1:
+        raise error(f"interval is the milliseconds between frames, got {interval}.", "use e.g. interval=600.")
 
 
 def _check_grid(shape):

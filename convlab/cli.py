@@ -4,6 +4,8 @@
     convlab shape pool 152 114 -k 3 -s 2 -p 1
     convlab shape transpose 16 -k 4 -s 2 -p 1
     convlab padding 304 228 --to 152 114 -k 7 -s 2 padding for a target size
+    convlab assign [--check]                       exercises/ from solutions/
+    convlab grade PATH... [--json F] [--csv F]     grade submissions (see README, "Grading")
 
 Errors print the ConvlabError message and exit with status 2.
 """
@@ -22,7 +24,10 @@ def main(argv=None) -> int:
         parser.print_help()
         return 2
     try:
-        print(args.run(args))
+        result = args.run(args)
+        if isinstance(result, int):
+            return result
+        print(result)
     except ConvlabError as problem:
         print(f"convlab: {problem}", file=sys.stderr)
         return 2
@@ -46,6 +51,26 @@ def _parser() -> argparse.ArgumentParser:
     padding.add_argument("--to", nargs="+", type=int, required=True, help="target output size")
     _layer_options(padding)
     padding.set_defaults(run=_padding)
+
+    assign = commands.add_parser("assign", help="write exercises/ from solutions/ (solutions stripped)")
+    assign.add_argument("--check", action="store_true", help="only report; exit 1 if exercises/ is stale")
+    assign.add_argument("--solutions", default="solutions", help="folder of solution notebooks")
+    assign.add_argument("--exercises", default="exercises", help="folder to write the exercises into")
+    assign.set_defaults(run=_assign)
+
+    grade = commands.add_parser("grade", help="grade submissions in fresh kernels; table, JSON, CSV")
+    grade.add_argument("paths", nargs="+", metavar="PATH", help="notebooks, or folders of notebooks")
+    grade.add_argument("--json", dest="json_path", metavar="FILE", help="write every result as JSON")
+    grade.add_argument("--csv", dest="csv_path", metavar="FILE", help="write a gradebook: one row per student")
+    grade.add_argument("--timeout", type=float, default=120, metavar="S", help="whole-submission limit (120)")
+    grade.add_argument("--cell-timeout", type=float, default=30, metavar="S", help="per-cell limit (30)")
+    grade.add_argument("--check-timeout", type=float, default=10, metavar="S", help="per-question check limit (10)")
+    grade.add_argument("--jobs", "-j", type=int, default=1, metavar="N", help="submissions graded at once (1)")
+    grade.add_argument("--chapter", metavar="NN", help="the chapter, when the notebooks do not say")
+    grade.add_argument("--extra-checks", metavar="DIR", help="folder of .py files registering more questions")
+    grade.add_argument("--memory", type=int, default=2048, metavar="MB", help="memory a submission may add (2048)")
+    grade.add_argument("--quiet", "-q", action="store_true", help="do not print the tables")
+    grade.set_defaults(run=_grade)
     return parser
 
 
@@ -79,6 +104,20 @@ def _padding(args) -> str:
         _pair(args.size), _pair(args.to), _pair(args.kernel), _pair(args.stride) or 1, _pair(args.dilation)
     )
     return f"{pads[0]} {pads[1]}"
+
+
+def _assign(args) -> int:
+    from convlab.exercises.assign import assign
+
+    return assign(args.solutions, args.exercises, check=args.check)
+
+
+def _grade(args) -> int:
+    from convlab.exercises.grade import grade
+
+    return grade(args.paths, json_path=args.json_path, csv_path=args.csv_path, timeout=args.timeout,
+                 cell_timeout=args.cell_timeout, check_timeout=args.check_timeout, jobs=args.jobs,
+                 chapter=args.chapter, extra_checks=args.extra_checks, memory_mb=args.memory, quiet=args.quiet)
 
 
 if __name__ == "__main__":

@@ -64,9 +64,9 @@ def rng(seed: int) -> random.Random:
     return random.Random(seed)
 
 
-def call(function, *args, **kwargs):
-    """Call a student's function; any exception becomes a Wrong that names the call."""
-    name = getattr(function, "__name__", "your answer")
+def call(function, *args, name=None, **kwargs):
+    """Call a student's function; any exception becomes a Wrong that names the call (as `name`)."""
+    name = name or getattr(function, "__name__", None) or "your answer"
     if not callable(function):
         raise Wrong(f"{name} should be a function, but it is a {type(function).__name__}.")
     try:

@@ -1,0 +1,160 @@
+"""Solutions are the source: generated exercises, the format, and the self-check."""
+
+import json
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+import torch
+from torch import nn
+
+from convlab.errors import ConvlabError
+from convlab.exercises import core
+from convlab.exercises.assign import assign, make_exercise, strip_solutions
+
+ROOT = Path(__file__).resolve().parent.parent
+SOLUTIONS = sorted((ROOT / "solutions").glob("[0-9][0-9]_*.ipynb"))
+HEADING = re.compile(r"^## Question (\d\d\.q\d+) — (.+) \((\d+) points?\)$", re.M)
+
+
+def test_exercises_are_up_to_date_with_solutions(capsys):
+    assert assign(ROOT / "solutions", ROOT / "exercises", check=True) == 0, capsys.readouterr().out
+
+
+def test_a_stale_exercise_is_reported_and_rewritten(tmp_path, capsys):
+    solutions, exercises = tmp_path / "solutions", tmp_path / "exercises"
+    solutions.mkdir()
+    (solutions / "01_conv2d.ipynb").write_text((ROOT / "solutions/01_conv2d.ipynb").read_text())
+    assert assign(solutions, exercises, check=True) == 1
+    assert assign(solutions, exercises) == 0
+    first = (exercises / "01_conv2d.ipynb").read_bytes()
+    assert assign(solutions, exercises, check=True) == 0
+    (exercises / "01_conv2d.ipynb").write_text(first.decode().replace("YOUR CODE HERE", "my code"))
+    (exercises / "99_orphan.ipynb").write_text("{}")
+    assert assign(solutions, exercises, check=True) == 1
+    out = capsys.readouterr().out
+    assert "01_conv2d.ipynb is stale" in out and "99_orphan.ipynb has no solution notebook" in out
+    assign(solutions, exercises)
+    assert (exercises / "01_conv2d.ipynb").read_bytes() == first and not (exercises / "99_orphan.ipynb").exists()
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.stem)
+def test_nothing_of_the_solution_is_left(path):
+    solution = nbformat.read(path, as_version=4)
+    exercise = nbformat.read(ROOT / "exercises" / path.name, as_version=4)
+    text = (ROOT / "exercises" / path.name).read_text()
+    assert "BEGIN SOLUTION" not in text and "END SOLUTION" not in text
+    given = {line.strip() for c in exercise.cells for line in c.source.splitlines()}
+    outside = {line.strip() for c in solution.cells for line in strip_solutions(c.source).splitlines()}
+    assert given == outside | {"# YOUR CODE HERE", "raise NotImplementedError()"}
+    for cell in solution.cells:
+        for block in re.findall(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", cell.source, re.S):
+            for line in block.splitlines():
+                if len(line.strip()) > 12 and line.strip() not in outside:
+                    assert line.strip() not in text, f"solution line left in the exercise: {line.strip()!r}"
+    assert set(exercise.metadata) <= {"kernelspec", "language_info", "convlab"}
+    for cell in exercise.cells:
+        assert set(cell.metadata) <= {"tags"}
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None
+    stubs = sum(c.source.count("raise NotImplementedError()") for c in exercise.cells if c.cell_type == "code")
+    assert stubs == sum(c.source.count("### BEGIN SOLUTION") for c in solution.cells) > 0
+
+
+def test_stub_keeps_indentation_and_surroundings():
+    source = "def f(x):\n    \"\"\"Doc.\"\"\"\n    ### BEGIN SOLUTION\n    # secret\n    return x\n    ### END SOLUTION\nprint(1)"
+    assert strip_solutions(source) == (
+        "def f(x):\n    \"\"\"Doc.\"\"\"\n    # YOUR CODE HERE\n    raise NotImplementedError()\nprint(1)"
+    )
+
+
+@pytest.mark.parametrize("source", [
+    "### BEGIN SOLUTION\nx = 1",
+    "x = 1\n### END SOLUTION",
+    "### BEGIN SOLUTION\n### BEGIN SOLUTION\n### END SOLUTION",
+    "x = 1  ### BEGIN SOLUTION",
+])
+def test_broken_markers_are_refused(source):
+    with pytest.raises(ConvlabError):
+        strip_solutions(source)
+
+
+def test_a_marker_in_markdown_is_refused():
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("### BEGIN SOLUTION\nx")])
+    with pytest.raises(ConvlabError, match="markdown"):
+        make_exercise(notebook)
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.stem)
+def test_headings_match_the_registered_questions(path):
+    notebook = nbformat.read(path, as_version=4)
+    chapter = path.stem[:2]
+    assert notebook.metadata["convlab"]["chapter"] == path.stem
+    registered = core.load_chapter(chapter)
+    headings = [m for c in notebook.cells if c.cell_type == "markdown" for m in HEADING.findall(c.source)]
+    assert [(q.qid, q.title, q.points) for q in registered] == [(i, t, int(p)) for i, t, p in headings]
+    assert 4 <= len(registered) <= 6
+    code = "\n".join(c.source for c in notebook.cells if c.cell_type == "code")
+    for q in registered:
+        assert f'check("{q.qid}", {", ".join(q.names)})' in code
+
+
+def test_every_chapter_with_checks_has_solutions_and_exercises():
+    for number, module in core.chapters().items():
+        stem = module.stem[1:]
+        assert (ROOT / "solutions" / f"{stem}.ipynb").exists(), stem
+        assert (ROOT / "exercises" / f"{stem}.ipynb").exists(), stem
+
+
+def verdict(capsys, qid, *answers):
+    result = core.check(qid, *answers)
+    return bool(result), capsys.readouterr().out
+
+
+def test_check_says_right_or_wrong_without_the_answer(capsys):
+    ok, out = verdict(capsys, "01.q2", 128 * 64 * 16 + 128)
+    assert ok and out.startswith("✓ 01.q2")
+    ok, out = verdict(capsys, "01.q2", 128 * 64 * 16)
+    assert not ok and out.startswith("✗ 01.q2") and "bias" in out and "131200" not in out
+    ok, out = verdict(capsys, "01.q3", lambda i, k, s=1, p=0: (i + 2 * p - k) / s + 1)
+    assert not ok and "whole number" in out
+    ok, out = verdict(capsys, "01.q3", lambda i, k, s=1, p=0: round((i + 2 * p - k) / s) + 1)
+    assert not ok and "wrong for i=" in out and "expected a different value" in out
+
+
+def test_check_explains_errors_and_unanswered(capsys):
+    def output_size(i, k, s=1, p=0):
+        raise NotImplementedError()
+
+    ok, out = verdict(capsys, "01.q3", output_size)
+    assert not ok and "not answered yet" in out
+    ok, out = verdict(capsys, "01.q3", lambda i, k, s=1, p=0: i // 0)
+    assert not ok and "raised ZeroDivisionError" in out
+    ok, out = verdict(capsys, "01.q1", (2, 8, 28, 28), (3, 8, 5, 5), (8,))
+    assert not ok and "wrong order" in out
+
+
+def test_checks_leave_the_global_rng_alone(capsys):
+    model = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(),
+                          nn.MaxPool2d(2), nn.Flatten(), nn.Linear(32 * 16 * 16, 10))
+    state = torch.get_rng_state()
+    assert core.check("01.q6", model)
+    assert core.check("01.q1", (2, 8, 28, 28), (8, 3, 5, 5), (8,))
+    assert torch.equal(state, torch.get_rng_state())
+
+
+def test_check_refuses_unknown_questions():
+    with pytest.raises(ValueError, match="no question 01.q9"):
+        core.check("01.q9", 1)
+    with pytest.raises(ValueError, match="no checks for chapter 98"):
+        core.check("98.q1", 1)
+    with pytest.raises(TypeError, match="takes 3 answer"):
+        core.check("01.q1", (1, 2))
+
+
+def test_the_verdict_is_truthy_and_quiet_in_a_notebook(capsys):
+    result = core.check("01.q2", 131200)
+    assert result == True and result.passed and repr(result).startswith("Verdict")  # noqa: E712
+    assert result._ipython_display_() is None
+    json.dumps({"passed": bool(result)})
