@@ -5,7 +5,7 @@
     device = convlab.device()
 """
 
-from convlab import arithmetic, plotting, reference
+from convlab import animation, arithmetic, plotting, reference
 from convlab.checks import check_conv2d, check_conv_transpose2d
 from convlab.devices import device, seed
 from convlab.errors import ConvlabError
@@ -15,6 +15,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ConvlabError",
+    "animation",
     "arithmetic",
     "check_conv2d",
     "check_conv_transpose2d",

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import event, given, settings
+from hypothesis import currently_in_test_context, event, given, settings
 from hypothesis import strategies as st
 from torch import nn
 
@@ -44,14 +44,20 @@ def torch_hw(run):
     return tuple(out.shape[-2:])
 
 
+def note_outcome(label):
+    """Record refused / accepted in hypothesis statistics (--hypothesis-show-statistics)."""
+    if currently_in_test_context():
+        event(label)
+
+
 def convlab_hw(run):
     """convlab's (h, w), or None where it raises ConvlabError (anything else fails the test)."""
     try:
         hw = tuple(run())
     except ConvlabError:
-        event("refused")
+        note_outcome("refused")
         return None
-    event("accepted")
+    note_outcome("accepted")
     return hw
 
 

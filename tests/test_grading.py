@@ -92,7 +92,7 @@ def batch(tmp_path_factory):
         path.write_text(text)
     hashes = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in submissions.rglob("*.ipynb")}
     status = grade([submissions], json_path=root / "grades.json", csv_path=root / "grades.csv", jobs=2,
-                   timeout=60, cell_timeout=5, check_timeout=3, memory_mb=1024, extra_checks=extra, quiet=True)
+                   timeout=60, cell_timeout=10, check_timeout=3, memory_mb=1024, extra_checks=extra, quiet=True)
     results = json.loads((root / "grades.json").read_text())
     return {"status": status, "results": results, "root": root, "hashes": hashes}
 

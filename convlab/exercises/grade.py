@@ -139,12 +139,13 @@ def grade(paths, *, json_path=None, csv_path=None, timeout=120, cell_timeout=30,
             folder = scratch / f"{index:05d}"
             work = folder / "work"
             work.mkdir(parents=True)
+            (folder / "ipc").mkdir()
             (work / "submission.ipynb").write_bytes(data)
             job = {"path": str(work / "submission.ipynb"), "workdir": str(work), "timeout": timeout,
                    "cell_timeout": cell_timeout, "check_timeout": check_timeout, "memory_mb": memory_mb,
                    "file_mb": 64, "output_limit": output_limit, "nonce": secrets.token_hex(16),
                    "questions": [q.qid for q in questions], "result": str(folder / "result.json"),
-                   "pidfile": str(folder / "kernel.pid"), "checks_out": str(folder / f"checks-{run_nonce}.jsonl"),
+                   "pidfile": str(folder / "kernel.pid"), "ipc_dir": str(folder / "ipc"), "checks_out": str(folder / f"checks-{run_nonce}.jsonl"),
                    "sources": {"core": sources["core"], "modules": [
                        (f"convlab.exercises.{chapters[number].stem}", chapters[number].read_text(encoding="utf-8")),
                        *extras]}}

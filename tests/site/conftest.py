@@ -12,6 +12,7 @@ def pytest_terminal_summary(terminalreporter):
         if "SITE TESTS SKIPPED" in str(report.longrepr)
     ]
     if skipped:
-        reason = str(skipped[0].longrepr[2]) if isinstance(skipped[0].longrepr, tuple) else str(skipped[0].longrepr)
+        longrepr = skipped[0].longrepr
+        reason = str(longrepr[2] if isinstance(longrepr, tuple) else longrepr).removeprefix("Skipped: ")
         terminalreporter.write_sep("!", "WARNING: the site tests did not run", red=True, bold=True)
-        terminalreporter.write_line(f"{len(skipped)} site tests skipped: {reason}", red=True)
+        terminalreporter.write_line(f"{len(skipped)} tests skipped. {reason}", red=True)
