@@ -255,6 +255,7 @@ CONV_T_CASES = [
     Case("output_padding below dilation", 4, 3, 1, 0, 2, output_padding=1),
     Case("asymmetric T", (3, 5), (2, 3), (2, 1), (0, 1), (1, 2), output_padding=(1, 1)),
     Case("output_padding per dimension", 5, 3, (2, 1), 0, (1, 2), output_padding=(1, 1)),
+    Case("output_padding differs per dimension", (3, 4), 3, (2, 3), 0, output_padding=(1, 0)),
     # torch refuses
     Case("output_padding equals stride", 5, 3, 2, output_padding=2, expected=None),
     Case("output_padding with stride 1", 5, 3, 1, output_padding=1, expected=None),

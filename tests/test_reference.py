@@ -154,6 +154,12 @@ CONV_T_SAMPLES = [
         (2, 2, 2, 3),
         kwargs={"stride": (2, 1), "padding": (0, 1), "output_padding": (1, 1), "dilation": (1, 2)},
     ),
+    Sample(
+        "output_padding differs per dimension",
+        (1, 2, 3, 3),
+        (2, 2, 3, 3),
+        kwargs={"stride": (2, 3), "output_padding": (1, 0)},
+    ),
     Sample("unbatched", (2, 4, 4), (2, 3, 3, 3), kwargs={"stride": 2}),
     Sample("no bias", (1, 2, 4, 4), (2, 1, 2, 2), bias=False, kwargs={"stride": 2}),
 ]

@@ -22,7 +22,8 @@ Each page of the table of contents is saved as a full-page screenshot under
 _build/screenshots/ for a person to look at.
 
 Without Chromium (or without a built site) the tests are skipped, loudly: the
-reason is the skip message and a SiteTestsSkipped warning in the summary.
+reason is the skip message, a warning in the warnings summary and a last
+line in red (tests/site/conftest.py).
 """
 
 import functools
@@ -77,10 +78,6 @@ ALLOWED_CONSOLE = [
 ANIMATION_BUTTONS = ["first_frame", "previous_frame", "play_animation", "pause_animation", "next_frame", "last_frame"]
 
 
-class SiteTestsSkipped(UserWarning):
-    """The site tests did not run: printed in pytest's warnings summary."""
-
-
 # ---------------------------------------------------------------- the pages
 
 
@@ -131,7 +128,8 @@ def _is_notebook(docname):
 
 
 def _skip_loudly(reason):
-    warnings.warn(SiteTestsSkipped(f"SITE TESTS SKIPPED: {reason}"), stacklevel=2)
+    # A plain UserWarning: pytest-xdist's controller must be able to import its class.
+    warnings.warn(UserWarning(f"SITE TESTS SKIPPED: {reason}"), stacklevel=2)
     print(f"\nWARNING: SITE TESTS SKIPPED: {reason}")
     pytest.skip(f"SITE TESTS SKIPPED: {reason}")
 
