@@ -25,24 +25,34 @@ def to_numpy(values) -> np.ndarray:
     return np.asarray(values, dtype=np.float32)
 
 
-def show_images(images, titles=None, ncols=None, cmap=IMAGE_CMAP, panel=PANEL_INCHES):
-    """A grid of images: a list of (H, W) or (3, H, W) images, or an (N, H, W) tensor."""
-    images = [_as_image(image, index) for index, image in enumerate(_as_list(images, "images"))]
+def show_images(images, titles=None, ncols=None, cmap=IMAGE_CMAP, panel=PANEL_INCHES, vmin=None, vmax=None):
+    """A grid of images: a list of (H, W) or (3, H, W) images, or an (N, H, W) tensor.
+
+    Grey images are scaled to their own range unless vmin / vmax fix a shared one;
+    colour images are stretched to 0..1 unless vmin / vmax are given (then clipped to them).
+    """
+    fixed = vmin is not None or vmax is not None
+    images = [_as_image(image, index, stretch=not fixed) for index, image in enumerate(_as_list(images, "images"))]
     titles = _titles(titles, len(images))
     ncols = ncols or min(len(images), 8)
     nrows = math.ceil(len(images) / ncols)
     fig, axes = _grid(nrows, ncols, panel)
     for ax, image, title in zip(axes.flat, images, titles):
-        ax.imshow(image, cmap=None if image.ndim == 3 else cmap)
+        if image.ndim == 3:
+            low, high = (0.0 if vmin is None else vmin), (1.0 if vmax is None else vmax)
+            ax.imshow(np.clip((image - low) / (high - low), 0, 1) if fixed else image)
+        else:
+            ax.imshow(image, cmap=cmap, vmin=vmin, vmax=vmax)
         ax.set_title(title, fontsize=9)
     _hide_unused(axes, len(images))
     return fig
 
 
-def show_kernels(weight, annotate=None, panel=PANEL_INCHES):
+def show_kernels(weight, annotate=None, panel=PANEL_INCHES, titles=None):
     """A conv weight (out, in, kH, kW) as a grid: one row per kernel, one column per slice.
 
     Colours share one scale centred on zero; small kernels also print their values.
+    titles names the kernels (default "kernel 0", "kernel 1", ...).
     """
     w = to_numpy(weight)
     if w.ndim != 4:
@@ -51,6 +61,7 @@ def show_kernels(weight, annotate=None, panel=PANEL_INCHES):
             "pass layer.weight of an nn.Conv2d.",
         )
     c_out, c_in, kh, kw = w.shape
+    names = _titles(titles, c_out) if titles is not None else [f"kernel {o}" for o in range(c_out)]
     annotate = kh * kw <= 25 and c_out * c_in <= 24 if annotate is None else annotate
     limit = float(np.abs(w).max()) or 1.0
     # One input channel: the kernels side by side in one row reads better than a column.
@@ -62,12 +73,12 @@ def show_kernels(weight, annotate=None, panel=PANEL_INCHES):
             if annotate:
                 _write_values(ax, w[o, i], limit)
             if c_in == 1:
-                ax.set_title(f"kernel {o}", fontsize=8)
+                ax.set_title(names[o], fontsize=8)
                 continue
             if o == 0:
                 ax.set_title(f"slice {i}", fontsize=8)
             if i == 0:
-                ax.set_ylabel(f"kernel {o}", fontsize=8)
+                ax.set_ylabel(names[o], fontsize=8)
     return fig
 
 
@@ -162,10 +173,12 @@ def _as_list(images, name):
                 "pass [image1, image2] or a tensor of shape (N, H, W).")
 
 
-def _as_image(image, index):
+def _as_image(image, index, stretch=True):
     a = to_numpy(image)
     if a.ndim == 3 and a.shape[0] in (1, 3):
         a = a[0] if a.shape[0] == 1 else np.transpose(a, (1, 2, 0))
+    if a.ndim == 3 and a.shape[-1] == 3 and not stretch:
+        return a
     if a.ndim == 3 and a.shape[-1] == 3:
         low, high = a.min(), a.max()
         return (a - low) / (high - low) if high > low else np.zeros_like(a)

@@ -85,3 +85,19 @@ def test_bad_shapes_are_explained():
         plotting.show_images([np.zeros((2, 2))] * 2, titles=["one"])
     with pytest.raises(ConvlabError, match=r"(?s)x with 1 channels, a weight \(3, 2, 3, 3\)"):
         plotting.show_conv(torch.rand(1, 8, 8), torch.randn(3, 2, 3, 3), torch.rand(3, 6, 6))
+
+
+def test_show_kernels_can_name_the_kernels():
+    fig = plotting.show_kernels(torch.randn(2, 1, 3, 3), titles=["sobel", "blur"])
+    assert [ax.get_title() for ax in fig.axes] == ["sobel", "blur"]
+    with pytest.raises(ConvlabError, match=r"Got 1 titles for 2 images"):
+        plotting.show_kernels(torch.randn(2, 1, 3, 3), titles=["one"])
+
+
+def test_show_images_can_share_a_fixed_range():
+    grey = [np.full((4, 4), 0.25), np.full((4, 4), 0.75)]
+    fig = plotting.show_images(grey, vmin=0, vmax=1)
+    assert all(ax.images[0].get_clim() == (0, 1) for ax in visible_axes(fig))
+    colour = np.full((3, 2, 2), 0.5)
+    shown = plotting.show_images([colour], vmin=0, vmax=1).axes[0].images[0].get_array()
+    assert np.allclose(shown, 0.5)  # not stretched to its own (empty) range
