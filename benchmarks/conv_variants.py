@@ -70,6 +70,9 @@ def cases(device):
         ("variant", "transposed 4×4, stride 2", lambda: F.conv_transpose2d(up_x, up_w, stride=2, padding=1), up_macs),
         ("layout", "dense 3×3, contiguous (NCHW)", lambda: F.conv2d(x, dense, padding=1), dense_macs),
         ("layout", "dense 3×3, channels_last (NHWC)", lambda: F.conv2d(x_last, dense_last, padding=1), dense_macs),
+        ("layout", "depthwise 3×3, contiguous (NCHW)", lambda: F.conv2d(x, depthwise, padding=1, groups=C), macs(C)),
+        ("layout", "depthwise 3×3, channels_last (NHWC)",
+         lambda: F.conv2d(x_last, depthwise.to(memory_format=torch.channels_last), padding=1, groups=C), macs(C)),
     ]
 
 
@@ -92,6 +95,8 @@ def ratios(results):
         "loop / F.conv2d, small": ("reference.conv2d_loop, 1×8×16×16", "F.conv2d, 1×8×16×16"),
         "depthwise-separable / dense": ("depthwise-separable", "dense 3×3"),
         "channels_last / contiguous": ("dense 3×3, channels_last (NHWC)", "dense 3×3, contiguous (NCHW)"),
+        "channels_last / contiguous, depthwise": (
+            "depthwise 3×3, channels_last (NHWC)", "depthwise 3×3, contiguous (NCHW)"),
     }
     return {name: by_label[a] / by_label[b] for name, (a, b) in pairs.items()}
 
@@ -106,6 +111,17 @@ def plot(results, path, device):
            title=f"Time against arithmetic on {device}")
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def cpu_name() -> str:
+    """The processor's model name (Linux), else whatever platform knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "cpu"
 
 
 def main(argv=None):
@@ -123,7 +139,7 @@ def main(argv=None):
         for name, value in summary.items():
             print(f"  {name:36} {value:8.2f}×")
         record = {
-            "device": torch.cuda.get_device_name() if device == "cuda" else platform.processor() or "cpu",
+            "device": torch.cuda.get_device_name() if device == "cuda" else cpu_name(),
             "torch": torch.__version__,
             "threads": torch.get_num_threads(),
             "shape": {"batch": N, "channels": C, "size": SIZE, "kernel": K},

@@ -140,10 +140,10 @@ class Runner:
         notebook = nbformat.v4.new_notebook()
         env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", CONVLAB_DEVICE=job.get("device", "cpu"),
                    PYDEVD_DISABLE_FILE_VALIDATION="1", MPLBACKEND="Agg")
-        from jupyter_client import KernelManager
+        from jupyter_client import AsyncKernelManager
 
         # Unix sockets, not TCP ports: parallel kernels cannot race for the same port.
-        manager = KernelManager(kernel_name="python3", transport="ipc",
+        manager = AsyncKernelManager(kernel_name="python3", transport="ipc",
                                 ip=os.path.join(job["ipc_dir"], f"kernel-{len(self.fatal_notes)}"))
         client = client_class()(
             notebook, km=manager, timeout=job["cell_timeout"], kernel_name="python3", allow_errors=True,

@@ -156,7 +156,8 @@ def q3(batch_norm_train):
 
 def _conv_and_bn(generator, in_channels=3, out_channels=6, **options):
     """A Conv2d with a bias and a BatchNorm2d with learned-looking parameters and running statistics."""
-    conv = nn.Conv2d(in_channels, out_channels, 3, device="meta", **options).to_empty(device="cpu")
+    with torch.random.fork_rng(devices=[]):  # the initial weights are overwritten below
+        conv = nn.Conv2d(in_channels, out_channels, 3, **options)
     bn = nn.BatchNorm2d(out_channels)
     with torch.no_grad():
         conv.weight.copy_(torch.randn(conv.weight.shape, generator=generator) * 0.3)
