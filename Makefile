@@ -77,7 +77,7 @@ test: lint book chromium
 	$(BIN)/pytest -n $(JOBS) --dist loadfile \
 		--nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
 		--nbval-cell-timeout 120 \
-		tests $(wildcard book/*.ipynb)
+		tests $(wildcard book/*.ipynb) $(wildcard solutions/*.ipynb)
 
 test-site: book chromium
 	$(BIN)/pytest tests/site
@@ -85,6 +85,7 @@ test-site: book chromium
 # Speed figures for this machine (not tests): tables on stdout, JSON and plots in _build/bench.
 bench: $(STAMP)
 	$(BIN)/python benchmarks/conv_variants.py
+	$(BIN)/python benchmarks/grading.py
 
 execute: $(STAMP)
 	$(BIN)/python tools/execute_notebooks.py $(NOTEBOOKS)

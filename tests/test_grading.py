@@ -6,6 +6,7 @@ import hashlib
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import nbformat
@@ -65,8 +66,14 @@ CASES = {
     "os_exit": (variant({"01.q6": "import os\nos._exit(0)"}), {"01.q6"}, "killed the Python kernel"),
     "kills_kernel": (variant({"01.q3": "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)"}),
                      {"01.q3", "01.x1"}, "killed the Python kernel"),
+    "spawns_and_sleeps": (variant({"01.q2": "import subprocess\nsubprocess.Popen(['sleep', '1000'])\n"
+                                            + SOLVED["01.q2"]}), set(), ""),
     "check_loops": (variant({"01.q3": "def output_size(i, k, s=1, p=0):\n    while True:\n        pass"}),
                     {"01.q3", "01.x1"}, "longer than"),
+    "check_never_stops": (variant({"01.q3": "def output_size(i, k, s=1, p=0):\n    while True:\n        try:\n"
+                                            "            while True:\n                pass\n"
+                                            "        except BaseException:\n            pass"}),
+                          {"01.q3", "01.x1"}, "did not stop"),
     "redefines_checks": (variant({"01.q4": "value = 99"}, append=[
         "import convlab.exercises.core as c\nimport convlab.exercises as e\n"
         "c.REGISTRY.clear()\nc.evaluate = lambda q, a: (True, 'correct')\ne.check = c.check = None\n"
@@ -149,6 +156,22 @@ def test_the_command_line_grades_one_notebook_and_writes_json(tmp_path):
     assert "15/15" in done.stdout and "01.q6" in done.stdout
     record = json.loads(out.read_text())["submissions"][0]
     assert record["score"] == record["max_score"] == 15 and record["status"] == "graded"
+
+
+def test_a_submission_past_the_hard_limit_is_stopped_and_the_batch_goes_on(tmp_path):
+    for student, text in [("sleeper", variant({"01.q1": "import time\ntime.sleep(600)"})),
+                          ("solved", SOLUTION.read_text())]:
+        (tmp_path / student).mkdir()
+        (tmp_path / student / "01_conv2d.ipynb").write_text(text)
+    started = time.monotonic()
+    status = grade([tmp_path], json_path=tmp_path / "out.json", jobs=2, cell_timeout=600, timeout=600,
+                   hard_limit=30, quiet=True)
+    assert time.monotonic() - started < 90
+    records = {r["student"]: r for r in json.loads((tmp_path / "out.json").read_text())["submissions"]}
+    assert status == 0
+    assert records["sleeper"]["status"] == "timeout" and records["sleeper"]["score"] == 0
+    assert "hard time limit" in records["sleeper"]["notes"][0]
+    assert records["solved"]["score"] == 15
 
 
 def test_usage_errors_exit_2(tmp_path, capsys):

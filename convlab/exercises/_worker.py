@@ -19,13 +19,45 @@ SECTION = re.compile(r"Question\s+(\d\d\.\w+)")
 ERROR_LIMIT = 300
 
 
+def die_with_parent() -> None:
+    """Linux: get SIGKILL when the process that started this one exits (PR_SET_PDEATHSIG)."""
+    parent = os.getppid()
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # it died before the call
+        os._exit(1)
+
+
 def main(job_path: str) -> int:
+    die_with_parent()
     with open(job_path, encoding="utf-8") as handle:
         job = json.load(handle)
+    watchdog(job)
     result = grade(job)
     with open(job["result"], "w", encoding="utf-8") as handle:
         json.dump(result, handle)
     return 0
+
+
+def watchdog(job: dict) -> None:
+    """Never outlive the hard limit, even if the kernel client hangs: kill the kernel's session, then exit."""
+    import threading
+
+    def expire():
+        try:
+            with open(job["pidfile"]) as handle:
+                kill_group(int(handle.read()))
+        except (OSError, ValueError):
+            pass
+        os._exit(3)
+
+    timer = threading.Timer(job.get("hard_limit", 3600), expire)
+    timer.daemon = True
+    timer.start()
 
 
 def grade(job: dict) -> dict:
@@ -141,10 +173,15 @@ class Runner:
         env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", CONVLAB_DEVICE=job.get("device", "cpu"),
                    PYDEVD_DISABLE_FILE_VALIDATION="1", MPLBACKEND="Agg")
         from jupyter_client import AsyncKernelManager
+        from jupyter_client.kernelspec import KernelSpecManager
 
-        # Unix sockets, not TCP ports: parallel kernels cannot race for the same port.
-        manager = AsyncKernelManager(kernel_name="python3", transport="ipc",
-                                ip=os.path.join(job["ipc_dir"], f"kernel-{len(self.fatal_notes)}"))
+        # Unix sockets, not TCP ports: parallel kernels cannot race for the same port. The kernel is
+        # the kernel factory's (a fork of a process that has imported torch) when the parent runs one.
+        options = {}
+        if job.get("kernel_dirs"):
+            options["kernel_spec_manager"] = KernelSpecManager(kernel_dirs=job["kernel_dirs"])
+        manager = AsyncKernelManager(kernel_name=job.get("kernel_name", "python3"), transport="ipc",
+                                     ip=os.path.join(job["ipc_dir"], f"kernel-{len(self.fatal_notes)}"), **options)
         client = client_class()(
             notebook, km=manager, timeout=job["cell_timeout"], kernel_name="python3", allow_errors=True,
             interrupt_on_timeout=False, shutdown_kernel="immediate", record_timing=False,
@@ -206,49 +243,45 @@ class Runner:
                 if section in self.cell_errors:
                     return  # the first error of a question's section explains the rest
                 name, value = output.get("ename", "Error"), clip(output.get("evalue", ""), 200)
+                value = f": {value}" if value else ""
                 if name == "NotImplementedError":
                     self.cell_errors.setdefault(section, "not answered yet (its cell raises NotImplementedError)")
                     self.result["notes"].append(f"cell {index + 1}{self.section_label(section)}: not answered yet.")
                 else:
-                    self.cell_errors.setdefault(section, f"its cell raised {name}: {value}")
-                    self.result["notes"].append(f"cell {index + 1}{self.section_label(section)} raised {name}: {value}")
+                    self.cell_errors.setdefault(section, f"its cell raised {name}{value}")
+                    self.result["notes"].append(f"cell {index + 1}{self.section_label(section)} raised {name}{value}")
                 return
 
     def run_checks(self, client) -> bool:
+        """One grading cell per question, so a check that never stops costs only its own question."""
         from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
         job = self.job
         results_path = job["checks_out"]
         if os.path.exists(results_path):
             os.unlink(results_path)
-        qids = [q for q in job["questions"] if q not in self.skip_questions and q not in self.answers]
-        source = grading_cell(job, qids, results_path)
-        budget = job["check_timeout"] * max(1, len(qids)) + 30
-        failed = None
-        try:
-            self.execute(client, source, timeout=budget)
-        except (CellTimeoutError, DeadKernelError) as problem:
-            failed = "killed the kernel" if isinstance(problem, DeadKernelError) else "did not stop"
-        done = read_results(results_path, job["nonce"])
-        for qid in qids:
-            if qid in done:
-                self.answers[qid] = done[qid]
-        if failed:
-            stuck = next((q for q in qids if q not in done), None)
-            if stuck is None:
-                return True
-            self.skip_questions.add(stuck)
-            self.answers[stuck] = {"passed": False, "reason": f"checking your answer {failed} "
-                                   f"(an endless loop, or a crash); graded 0."}
-            return False
-        for qid in qids:
-            if qid not in self.answers:
-                self.answers[qid] = {"passed": False, "reason": "the checks could not report on this question "
-                                     "(the notebook interfered with the grader)."}
+        for qid in job["questions"]:
+            if qid in self.answers:
+                continue
+            try:
+                self.execute(client, grading_cell(job, [qid], results_path), timeout=job["check_timeout"] + 5)
+            except (CellTimeoutError, DeadKernelError) as problem:
+                failed = "killed the kernel" if isinstance(problem, DeadKernelError) else "did not stop"
+                self.answers[qid] = {"passed": False, "reason": f"checking your answer {failed} "
+                                     "(an endless loop, or a crash); graded 0."}
+                return False
+            done = read_results(results_path, job["nonce"])
+            self.answers[qid] = done.get(qid) or {
+                "passed": False, "reason": "the checks could not report on this question "
+                                           "(the notebook interfered with the grader)."}
+        sections = {name: qid for qid, names in job.get("names", {}).items() for name in names}
         for qid, answer in self.answers.items():
             if answer.get("missing"):
                 why = self.cell_errors.get(qid)
-                answer["reason"] = (f"{answer['reason']} — {why}" if why else answer["reason"])
+                if why is None:  # another question's cell defines this name (a hidden check reusing it)
+                    owners = [sections.get(name) for name in answer.get("names", [])]
+                    why = next((self.cell_errors[o] for o in owners if o in self.cell_errors), None)
+                answer["reason"] = f"{answer['reason']} — {why}" if why else answer["reason"]
         return True
 
 
@@ -314,7 +347,7 @@ for qid in QIDS:
         missing = [n for n in question.names if n not in USER]
         if missing:
             listed = ", ".join("`" + n + "`" for n in missing)
-            record = {"passed": False, "missing": True,
+            record = {"passed": False, "missing": True, "names": missing,
                       "reason": listed + (" is" if len(missing) == 1 else " are") + " not defined"}
         else:
             signal.setitimer(signal.ITIMER_REAL, CHECK_TIMEOUT)
@@ -356,7 +389,8 @@ def read_results(path: str, nonce: str) -> dict:
                 if isinstance(record, dict) and record.get("nonce") == nonce and record.get("qid") not in done:
                     done[record["qid"]] = {"passed": bool(record.get("passed")),
                                            "reason": clip(record.get("reason", ""), 400),
-                                           "missing": bool(record.get("missing"))}
+                                           "missing": bool(record.get("missing")),
+                                           "names": [str(n) for n in record.get("names", [])][:10]}
     except OSError:
         pass
     return done

@@ -2,7 +2,7 @@
 dilated kernel, the equivalent kernel with zeros inserted, the receptive field of a stack, the
 gridding effect and a broken segmentation model whose paddings do not keep the size.
 
-Expected values come from torch itself (layers on the 'meta' device for sizes, F.conv2d for values,
+Expected values come from torch itself (real layers on small CPU tensors for sizes, F.conv2d for values,
 autograd through real stacks with all weights one for what an output pixel sees); random cases come
 from private generators, so checking never moves the global RNG.
 """
@@ -29,23 +29,27 @@ def _as_tensor(value, name: str) -> torch.Tensor:
         raise Wrong(f"{name} returned a {type(value).__name__}; it should return a tensor.") from None
 
 
-def _meta_size(size, **options) -> tuple:
-    layer = nn.Conv2d(1, 1, device="meta", **options)
-    return tuple(layer(torch.empty(1, 1, *size, device="meta")).shape[-2:])
+def _layer_size(size, **options) -> tuple:
+    """The output (height, width) of a real nn.Conv2d(1, 1, **options) on an input of that size."""
+    layer = nn.Conv2d(1, 1, device="meta", **options)  # built on 'meta': no draw from the global RNG
+    layer.weight = nn.Parameter(torch.zeros(layer.weight.shape))  # then given real zero weights
+    layer.bias = nn.Parameter(torch.zeros(1))
+    with torch.no_grad():
+        return tuple(layer(torch.zeros(1, 1, *size)).shape[-2:])
 
 
 @question("05.q1", points=2, title="Span, output size and padding with dilation",
           names=("span", "out_hw", "keep_padding"))
 def q1(span, out_hw, keep_padding):
     # the span measured by torch: without padding and with stride 1, an input of n gives n - span + 1
-    want_span = 40 - _meta_size((40, 40), **Q1_SPAN)[0] + 1
+    want_span = 40 - _layer_size((40, 40), **Q1_SPAN)[0] + 1
     got_span = as_int(span, "span")
     if got_span != want_span:
         if got_span == Q1_SPAN["kernel_size"] * Q1_SPAN["dilation"]:
             raise Wrong("span is k·d: the gaps lie only *between* taps, so there are k - 1 of them.")
         raise Wrong("span is wrong: count the k taps plus d - 1 skipped pixels in each of the k - 1 gaps.")
     got_out = as_shape(out_hw, "out_hw")
-    want_out = _meta_size(Q1_INPUT, **Q1_OUT)
+    want_out = _layer_size(Q1_INPUT, **Q1_OUT)
     if got_out != want_out:
         if len(got_out) != 2:
             raise Wrong(f"out_hw should be a pair (height, width), got {len(got_out)} numbers.")
@@ -55,7 +59,7 @@ def q1(span, out_hw, keep_padding):
     got_keep = as_int(keep_padding, "keep_padding")
     if got_keep < 0:
         raise Wrong("keep_padding cannot be negative.")
-    size = _meta_size((Q1_KEEP_SIZE, Q1_KEEP_SIZE), padding=got_keep, **Q1_KEEP)[0]
+    size = _layer_size((Q1_KEEP_SIZE, Q1_KEEP_SIZE), padding=got_keep, **Q1_KEEP)[0]
     if size != Q1_KEEP_SIZE:
         raise Wrong(f"with padding={got_keep} the layer turns {Q1_KEEP_SIZE}×{Q1_KEEP_SIZE} into {size}×{size}; "
                     "the padding must make up for the whole span except the centre pixel.")
@@ -75,7 +79,7 @@ def q2(dilate_kernel):
         if tuple(got.shape) != (c_out, c_in, *spans):
             raise Wrong(f"wrong shape {where}: got {tuple(got.shape)}; keep the first two dimensions and "
                         "make each kernel as large as the span of the dilated one.")
-        if not torch.allclose(F.conv2d(x, got), want, atol=1e-8):
+        if not torch.allclose(F.conv2d(x, got), want, atol=1e-5):
             raise Wrong(f"F.conv2d with your kernel differs from the dilated convolution {where}: put the "
                         "weights d pixels apart, in their order, with zeros between them.")
 
@@ -122,6 +126,13 @@ def q3(receptive_field):
         if any(s > 1 for _, s, _ in layers[:-1]) and got == 1 + sum(d * (k - 1) for k, s, d in layers):
             raise Wrong(f"wrong for {layers}: got {got}; after a stride, one step of a later layer moves "
                         "several input pixels.")
+        own_stride, jump = 1, 1
+        for k, s, d in layers:
+            jump *= s
+            own_stride += d * (k - 1) * jump
+        if any(s > 1 for _, s, _ in layers) and got == own_stride:
+            raise Wrong(f"wrong for {layers}: got {got}; a layer's own stride does not widen its window, "
+                        "only the steps of the layers after it.")
         if any(d > 1 for _, _, d in layers):
             raise Wrong(f"wrong for {layers}: got {got}, expected a different value (does your function "
                         "use each layer's dilation?).")

@@ -7,10 +7,36 @@ networks are built inside torch.random.fork_rng and random cases come from priva
 checking never moves the global RNG.
 """
 
+import copy
+import functools
+
 import torch
 from torch import nn
 
 from convlab.exercises.core import Wrong, as_int, as_shape, call, question, rng
+
+
+def _one_thread(check):
+    """Run a check's many tiny torch operations on one thread (more threads only add overhead there)."""
+
+    @functools.wraps(check)
+    def run(*answers):
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return check(*answers)
+        finally:
+            torch.set_num_threads(threads)
+
+    return run
+
+
+def _copy(model: nn.Module) -> nn.Module:
+    """A copy of the student's model to run, so that running it (BatchNorm statistics) leaves theirs alone."""
+    try:
+        return copy.deepcopy(model)
+    except Exception:  # noqa: BLE001 - a model that cannot be copied is run as it is
+        return model
 
 
 def _built(make):
@@ -33,6 +59,7 @@ def _q1_layers() -> list:
 
 
 @question("08.q1", points=2, title="Shapes after each layer", names=("shapes",))
+@_one_thread
 def q1(shapes):
     layers = _built(_q1_layers)
     x = torch.zeros(8, 1, 28, 28)
@@ -67,6 +94,7 @@ def _count(model: nn.Module, *, biases: bool = True) -> int:
 
 
 @question("08.q2", points=2, title="Count seed 003's parameters", names=("n_params", "n_params_wide"))
+@_one_thread
 def q2(n_params, n_params_wide):
     seed, wide = _built(_seed003), _built(lambda: _seed003(128))
     got = as_int(n_params, "n_params")
@@ -121,6 +149,7 @@ def _place(model: nn.Module) -> dict:
 
 
 @question("08.q3", points=2, title="Fix the Flatten size", names=("fixed_model",))
+@_one_thread
 def q3(fixed_model):
     if not isinstance(fixed_model, nn.Module):
         raise Wrong(f"fixed_model should be an nn.Module (e.g. an nn.Sequential), got {type(fixed_model).__name__}.")
@@ -133,9 +162,15 @@ def q3(fixed_model):
     if [_signature(m, linear_in=False) for m in leaves] != [_signature(m, linear_in=False) for m in broken]:
         raise Wrong("keep the classifier's layers (Linear → ReLU → Linear, with 32 and then 10 outputs); only "
                     "one number in it is wrong.")
+    with torch.no_grad():
+        features = nn.Sequential(*broken[:flatten + 1])(torch.zeros(1, 3, 32, 32)).shape[1]
+    first = next(m for m in leaves if isinstance(m, nn.Linear))
+    if first.in_features != features:
+        raise Wrong(f"the first Linear expects {first.in_features} features, but the convolution part makes a "
+                    "different number from a 3×32×32 image: follow the sizes through each layer.")
     x = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(803)).to(**_place(fixed_model))
     with torch.no_grad():
-        out = call(fixed_model, x, name="fixed_model")
+        out = call(_copy(fixed_model), x, name="fixed_model")
     if not isinstance(out, torch.Tensor) or tuple(out.shape) != (4, 10):
         shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
         raise Wrong(f"for a batch of 4 images of 3×32×32 the model gives {shape}; it should give (4, 10).")
@@ -150,9 +185,12 @@ def _any_size_reference() -> nn.Module:
 
 
 @question("08.q4", points=3, title="A network for any image size", names=("AnySizeNet",))
+@_one_thread
 def q4(AnySizeNet):  # noqa: N803 - the student's class
     if not (isinstance(AnySizeNet, type) and issubclass(AnySizeNet, nn.Module)):
         raise Wrong(f"AnySizeNet should be a class that subclasses nn.Module, got {type(AnySizeNet).__name__}.")
+    if AnySizeNet.forward is nn.Module.forward:
+        raise Wrong("AnySizeNet has no forward method: define forward(self, x), which computes the scores.")
     with torch.random.fork_rng(devices=[]):
         model = call(AnySizeNet, name="AnySizeNet")
     convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
@@ -184,10 +222,10 @@ def _describe(layers) -> str:
 
 
 def _random_layer(draw, channels: int):
-    kind = draw.choice(["conv", "conv", "max", "max", "avg", "relu", "bn"])
+    kind = draw.choice(["conv", "conv", "max", "max", "avg", "relu"])
     if kind == "conv":
         k = draw.randint(1, 5) if draw.random() < 0.7 else (draw.randint(1, 5), draw.randint(1, 5))
-        out = draw.randint(1, 8)
+        out = draw.randint(1, 4)
         layer = nn.Conv2d(channels, out, k, stride=draw.randint(1, 3), padding=draw.randint(0, 2),
                           dilation=draw.choice([1, 1, 2]))
         return layer, out
@@ -199,12 +237,17 @@ def _random_layer(draw, channels: int):
         if kind == "max":
             return nn.MaxPool2d(k, stride, padding, dilation=draw.choice([1, 1, 2]), ceil_mode=ceil_mode), channels
         return nn.AvgPool2d(k, stride, padding, ceil_mode=ceil_mode), channels
-    if kind == "bn":
-        return nn.BatchNorm2d(channels), channels
     return nn.ReLU(), channels
 
 
+def _features(layers, shape):
+    """What nn.Flatten gives after the layers for one zero image of the given shape (torch itself)."""
+    with torch.no_grad():
+        return nn.Sequential(*layers).eval()(torch.zeros(1, *shape)).numel()
+
+
 def _flat_cases() -> list:
+    """(layers, in_shape, features): fixed stacks, then random ones that torch accepts."""
     fixed = [
         ([nn.Conv2d(3, 6, 3)], (3, 32, 32)),
         ([nn.MaxPool2d(3)], (6, 30, 30)),
@@ -220,31 +263,29 @@ def _flat_cases() -> list:
         (_leaves(_q3_broken())[:9], (3, 32, 32)),
         (_q1_layers()[:7], (1, 28, 28)),
     ]
+    cases = [(layers, shape, _features(layers, shape)) for layers, shape in fixed]
     draw = rng(805)
-    cases = []
-    while len(cases) < 30:
-        channels = draw.randint(1, 4)
-        shape = (channels, draw.randint(6, 48), draw.randint(6, 48))
+    while len(cases) < len(fixed) + 20:
+        channels = draw.randint(1, 3)
+        shape = (channels, draw.randint(6, 32), draw.randint(6, 32))
         layers = []
-        for _ in range(draw.randint(2, 6)):
+        for _ in range(draw.randint(2, 5)):
             layer, channels = _random_layer(draw, channels)
             layers.append(layer)
         if draw.random() < 0.5:
             layers.append(nn.Flatten())
         try:
-            with torch.no_grad():
-                nn.Sequential(*layers)(torch.zeros(1, *shape))
+            cases.append((layers, shape, _features(layers, shape)))
         except RuntimeError:
             continue  # the stack shrinks the image to nothing, or a pooling's padding is too large
-        cases.append((layers, shape))
-    return fixed + cases
+    return cases
 
 
 @question("08.q5", points=4, title="Count the features without running the layers", names=("flat_features",))
+@_one_thread
 def q5(flat_features):
-    for layers, shape in _built(_flat_cases):
-        with torch.no_grad():
-            want = nn.Sequential(*layers)(torch.zeros(1, *shape)).numel()
+    cases = _built(_flat_cases)
+    for layers, shape, want in cases:
         got = call(flat_features, list(layers), shape, name="flat_features")
         got = as_int(got, f"flat_features(..., {shape})")
         if got != want:

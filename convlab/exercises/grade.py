@@ -34,6 +34,8 @@ from convlab.exercises import core
 
 SCHEMA_VERSION = 1
 WORKER = Path(__file__).resolve().parent / "_worker.py"
+ZYGOTE = Path(__file__).resolve().parent / "_zygote.py"
+FORK_KERNEL = Path(__file__).resolve().parent / "_forkkernel.py"
 STEM = re.compile(r"^(\d\d)_\w+")
 QID_IN_TEXT = re.compile(r"(?:Question\s+|check\(\s*[\"'])(\d\d)\.q\d+")
 EXIT_OK, EXIT_USAGE, EXIT_GRADER = 0, 2, 3
@@ -102,7 +104,8 @@ def load_extra_checks(folder) -> list:
 
 
 def grade(paths, *, json_path=None, csv_path=None, timeout=120, cell_timeout=30, check_timeout=10, jobs=1,
-          chapter=None, extra_checks=None, memory_mb=2048, output_limit=1_000_000, quiet=False, out=None) -> int:
+          chapter=None, extra_checks=None, memory_mb=2048, output_limit=1_000_000, quiet=False, out=None,
+          fork=True, hard_limit=None) -> int:
     """Grade the notebooks under paths; print tables; write JSON/CSV; return the exit code."""
     out = out or sys.stdout
     try:
@@ -119,7 +122,11 @@ def grade(paths, *, json_path=None, csv_path=None, timeout=120, cell_timeout=30,
     run_nonce = secrets.token_hex(16)
     scratch = Path(tempfile.mkdtemp(prefix="convlab-grade-"))
     records, pending = [], []
+    factory = None
     try:
+        kernel = {}
+        if fork:
+            factory, kernel = start_factory(scratch)
         for index, path in enumerate(submissions):
             data = path.read_bytes()
             number = detect_chapter(path, data, chapter)
@@ -144,15 +151,25 @@ def grade(paths, *, json_path=None, csv_path=None, timeout=120, cell_timeout=30,
             job = {"path": str(work / "submission.ipynb"), "workdir": str(work), "timeout": timeout,
                    "cell_timeout": cell_timeout, "check_timeout": check_timeout, "memory_mb": memory_mb,
                    "file_mb": 64, "output_limit": output_limit, "nonce": secrets.token_hex(16),
-                   "questions": [q.qid for q in questions], "result": str(folder / "result.json"),
-                   "pidfile": str(folder / "kernel.pid"), "ipc_dir": str(folder / "ipc"), "checks_out": str(folder / f"checks-{run_nonce}.jsonl"),
+                   "questions": [q.qid for q in questions],
+                   "names": {q.qid: list(q.names) for q in questions}, "result": str(folder / "result.json"),
+                   "pidfile": str(folder / "kernel.pid"),
+                   "ipc_dir": str(folder / "ipc"), "checks_out": str(folder / f"checks-{run_nonce}.jsonl"),
                    "sources": {"core": sources["core"], "modules": [
                        (f"convlab.exercises.{chapters[number].stem}", chapters[number].read_text(encoding="utf-8")),
-                       *extras]}}
+                       *extras]}, **kernel}
             (folder / "job.json").write_text(json.dumps(job), encoding="utf-8")
             pending.append((record, folder, job, data, path))
-        run_all(pending, jobs, hard_limit=timeout + check_timeout * 20 + 90)
+        questions_most = max((len(job["questions"]) for _, _, job, _, _ in pending), default=0)
+        hard = hard_limit or timeout + 4 * (cell_timeout + 10) + questions_most * (check_timeout + 5) * 2 + 60
+        for _, folder, job, _, _ in pending:
+            job["hard_limit"] = hard + 5  # the worker's own watchdog; the parent kills it at `hard`
+            (folder / "job.json").write_text(json.dumps(job), encoding="utf-8")
+        run_all(pending, jobs, hard_limit=hard)
     finally:
+        if factory is not None:
+            _killpg(factory.pid)
+            factory.wait()
         shutil.rmtree(scratch, ignore_errors=True)
     status = EXIT_OK
     for record in records:
@@ -166,6 +183,31 @@ def grade(paths, *, json_path=None, csv_path=None, timeout=120, cell_timeout=30,
     if csv_path:
         Path(csv_path).write_text(gradebook(records), encoding="utf-8", newline="")
     return status
+
+
+def start_factory(scratch: Path):
+    """Start the kernel factory (_zygote.py); (process, job options), or (None, {}) if it will not start."""
+    socket_path = scratch / "factory.sock"
+    spec = scratch / "kernels" / "convlab-grader"
+    spec.mkdir(parents=True)
+    argv = [sys.executable, "-I", str(FORK_KERNEL), str(socket_path), "{connection_file}"]
+    (spec / "kernel.json").write_text(json.dumps({"argv": argv, "display_name": "convlab grader",
+                                                  "language": "python"}))
+    process = subprocess.Popen([sys.executable, str(ZYGOTE), str(socket_path)], stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, start_new_session=True)
+    ready = process.stdout.readline()  # "ready", or "" if it died
+    if ready.strip() != b"ready":
+        _killpg(process.pid)
+        process.wait()
+        return None, {}
+    return process, {"kernel_name": "convlab-grader", "kernel_dirs": [str(scratch / "kernels")]}
+
+
+def _killpg(pid) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def run_all(pending, jobs: int, hard_limit: float) -> None:

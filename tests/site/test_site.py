@@ -23,7 +23,9 @@ _build/screenshots/ for a person to look at.
 
 Without Chromium (or without a built site) the tests are skipped, loudly: the
 reason is the skip message, a warning in the warnings summary and a last
-line in red (tests/site/conftest.py).
+line in red (tests/site/conftest.py). With CONVLAB_SITE_TESTS=require (set by
+the GitHub workflows) they fail instead. CONVLAB_CHROMIUM names another
+Chromium binary (default /usr/bin/chromium).
 """
 
 import functools
@@ -128,6 +130,8 @@ def _is_notebook(docname):
 
 
 def _skip_loudly(reason):
+    if os.environ.get("CONVLAB_SITE_TESTS") == "require":  # CI sets this: there, a skip is a failure
+        pytest.fail(f"the site tests cannot run (CONVLAB_SITE_TESTS=require): {reason}", pytrace=False)
     # A plain UserWarning: pytest-xdist's controller must be able to import its class.
     warnings.warn(UserWarning(f"SITE TESTS SKIPPED: {reason}"), stacklevel=2)
     print(f"\nWARNING: SITE TESTS SKIPPED: {reason}")
