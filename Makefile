@@ -11,6 +11,7 @@ JOBS ?= 2
 MATHJAX_VERSION := 3.2.2
 MATHJAX_SHA1 := c754d7b46a679d7f3fa03543d6b8bf124ddf9f6b
 MATHJAX := _assets/offline/mathjax
+MATHJAX_STAMP := $(MATHJAX)/.version-$(MATHJAX_VERSION)
 # The browser the site tests drive (Debian's package; never a downloaded build).
 CHROMIUM := /usr/bin/chromium
 
@@ -39,9 +40,9 @@ book: $(STAMP) site-assets
 # MathJax for the offline site: fetched once, kept in _assets/offline/ (gitignored).
 # The combined TeX+MathML->CHTML file, its fonts, the TeX extensions it autoloads
 # and the accessibility parts its menu loads, so no page ever needs a CDN.
-site-assets: $(MATHJAX)/tex-mml-chtml.js
+site-assets: $(MATHJAX_STAMP)
 
-$(MATHJAX)/tex-mml-chtml.js:
+$(MATHJAX_STAMP):
 	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
 	echo "fetching mathjax@$(MATHJAX_VERSION) from the npm registry into $(MATHJAX)"; \
 	(cd "$$tmp" && npm pack --silent mathjax@$(MATHJAX_VERSION) >/dev/null); \
@@ -53,7 +54,8 @@ $(MATHJAX)/tex-mml-chtml.js:
 	cp -r "$$es5/input/tex/extensions" $(MATHJAX)/input/tex/; \
 	cp -r "$$es5/a11y" "$$es5/sre" $(MATHJAX)/; \
 	cp "$$tmp/package/LICENSE" $(MATHJAX)/; \
-	cp "$$es5/tex-mml-chtml.js" $@
+	cp "$$es5/tex-mml-chtml.js" $(MATHJAX)/; \
+	touch $@
 
 # Debian's Chromium for the site tests, installed only where it is missing and we
 # may (root, or sudo without a password). Otherwise the site tests skip, loudly.

@@ -63,7 +63,8 @@ def test_nothing_of_the_solution_is_left(path):
 
 
 def test_stub_keeps_indentation_and_surroundings():
-    source = "def f(x):\n    \"\"\"Doc.\"\"\"\n    ### BEGIN SOLUTION\n    # secret\n    return x\n    ### END SOLUTION\nprint(1)"
+    source = ("def f(x):\n    \"\"\"Doc.\"\"\"\n    ### BEGIN SOLUTION\n    # secret\n    return x\n"
+              "    ### END SOLUTION\nprint(1)")
     assert strip_solutions(source) == (
         "def f(x):\n    \"\"\"Doc.\"\"\"\n    # YOUR CODE HERE\n    raise NotImplementedError()\nprint(1)"
     )
@@ -101,7 +102,7 @@ def test_headings_match_the_registered_questions(path):
 
 
 def test_every_chapter_with_checks_has_solutions_and_exercises():
-    for number, module in core.chapters().items():
+    for module in core.chapters().values():
         stem = module.stem[1:]
         assert (ROOT / "solutions" / f"{stem}.ipynb").exists(), stem
         assert (ROOT / "exercises" / f"{stem}.ipynb").exists(), stem

@@ -310,11 +310,14 @@ def _vm():
         if line.startswith('VmSize:'):
             return int(line.split()[1]) * 1024
     return 0
-_limit = _vm() + {int(job['memory_mb'])} * 1024 * 1024
-_r.setrlimit(_r.RLIMIT_AS, (_limit, _limit))
+try:
+    _limit = _vm() + {int(job['memory_mb'])} * 1024 * 1024
+    _r.setrlimit(_r.RLIMIT_AS, (_limit, _limit))
+except (OSError, ValueError):  # no /proc (not Linux): no memory limit
+    pass
 _r.setrlimit(_r.RLIMIT_FSIZE, ({int(job['file_mb'])} * 1024 * 1024,) * 2)
 _r.setrlimit(_r.RLIMIT_CORE, (0, 0))
-del _c, _r, _s, _vm, _limit
+del _c, _r, _s, _vm
 """
 
 

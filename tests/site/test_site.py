@@ -487,3 +487,26 @@ def test_search_finds_a_chapter(server, visit):
     hrefs = page.evaluate("() => [...document.querySelectorAll('ul.search li a')].map(a => a.href)")
     assert any(chapters[0] in h for h in hrefs), f"searching 'convolution' did not find {chapters[0]}: {hrefs}"
     assert not visit_.foreign_requests, visit_.foreign_requests
+
+
+COLAB_CELL = '''\
+# On Google Colab, install convlab (this book's helper package); elsewhere this cell does nothing.
+import sys
+
+if "google.colab" in sys.modules:
+    %pip install --quiet "convlab @ git+{url}@{branch}"'''
+
+
+@pytest.mark.parametrize("docname", [name for name in TOC if _is_notebook(name)])
+def test_notebook_installs_convlab_on_colab(docname):
+    """The Colab button opens the bare notebook: its first code cell must install convlab
+    there (from the repository in _config.yml) and do nothing anywhere else."""
+    repo = _config()["repository"]
+    expected = COLAB_CELL.format(url=repo["url"].rstrip("/"), branch=repo["branch"])
+    notebook = json.loads((ROOT / f"{docname}.ipynb").read_text())
+    code = [cell for cell in notebook["cells"] if cell["cell_type"] == "code"]
+    assert code, "no code cell"
+    first = code[0]
+    source = "".join(first["source"]).strip()
+    assert source == expected, f"the first code cell of {docname}.ipynb must be exactly:\n{expected}\n\nnot:\n{source}"
+    assert not first.get("outputs"), "the Colab install cell must print nothing outside Colab"
