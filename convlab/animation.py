@@ -328,10 +328,14 @@ def to_html(animation):
     with matplotlib.rc_context(settings):
         html = animation.to_jshtml(default_mode="loop")
     plt.close(animation._fig)  # a no-op for convlab's own figures, which pyplot never held
+    html = _FONT_AWESOME_LINK.sub("", html)
     return HTML(_FRAME.sub(_palette_frame, html))
 
 
 _FRAME = re.compile(r"data:image/png;base64,([A-Za-z0-9+/=\\\n]+)")
+# matplotlib's player links Font Awesome from a CDN; a page of the book asks no other host
+# for anything, and the book's theme already serves Font Awesome for the player's icons.
+_FONT_AWESOME_LINK = re.compile(r'<link rel="stylesheet"\s+href="https://[^"]*font-awesome[^"]*">\s*')
 
 
 def _palette_frame(match) -> str:

@@ -307,3 +307,11 @@ def test_to_html_refuses_what_is_not_an_animation():
     with pytest.raises(ConvlabError, match="needs a matplotlib animation"):
         to_html(plt.figure())
     plt.close("all")
+
+
+def test_to_html_asks_no_other_host_for_anything():
+    # The published book works offline: matplotlib's player links Font Awesome from a CDN.
+    from convlab import animation as module
+
+    html = module.to_html(module.animate_conv(4, 3)).data
+    assert "https://" not in html and "http://" not in html

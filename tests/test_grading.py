@@ -182,3 +182,36 @@ def test_usage_errors_exit_2(tmp_path, capsys):
     (tmp_path / "a.ipynb").write_text("{}")
     assert grade([tmp_path / "a.ipynb"], extra_checks=tmp_path) == 2
     assert "failed to load" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def every_chapter(tmp_path_factory):
+    """Every solution notebook and every untouched exercise, graded in one batch."""
+    root = tmp_path_factory.mktemp("chapters")
+    for kind in ("solutions", "exercises"):
+        for path in sorted((ROOT / kind).glob("[0-9][0-9]_*.ipynb")):
+            target = root / kind / path.stem / path.name
+            target.parent.mkdir(parents=True)
+            target.write_bytes(path.read_bytes())
+    status = grade([root], json_path=root / "all.json", jobs=2, quiet=True)
+    records = json.loads((root / "all.json").read_text())["submissions"]
+    return status, {(Path(r["path"]).parent.parent.name, r["chapter"]): r for r in records}
+
+
+STEMS = sorted(p.stem for p in (ROOT / "solutions").glob("[0-9][0-9]_*.ipynb"))
+
+
+@pytest.mark.parametrize("stem", STEMS)
+def test_every_solution_scores_full_marks(every_chapter, stem):
+    status, records = every_chapter
+    record = records[("solutions", stem)]
+    assert status == 0 and record["status"] == "graded"
+    assert record["score"] == record["max_score"] > 0, [q for q in record["questions"] if not q["passed"]]
+
+
+@pytest.mark.parametrize("stem", STEMS)
+def test_every_untouched_exercise_scores_zero(every_chapter, stem):
+    _, records = every_chapter
+    record = records[("exercises", stem)]
+    assert record["status"] == "graded" and record["score"] == 0, record
+    assert all(q["feedback"] for q in record["questions"])

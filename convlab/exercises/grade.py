@@ -108,6 +108,17 @@ def grade(paths, *, json_path=None, csv_path=None, timeout=120, cell_timeout=30,
           fork=True, hard_limit=None) -> int:
     """Grade the notebooks under paths; print tables; write JSON/CSV; return the exit code."""
     out = out or sys.stdout
+    saved = dict(core.REGISTRY)  # hidden checks register for this run only
+    try:
+        return _grade(paths, json_path, csv_path, timeout, cell_timeout, check_timeout, jobs, chapter, extra_checks,
+                      memory_mb, output_limit, quiet, out, fork, hard_limit)
+    finally:
+        core.REGISTRY.clear()
+        core.REGISTRY.update(saved)
+
+
+def _grade(paths, json_path, csv_path, timeout, cell_timeout, check_timeout, jobs, chapter, extra_checks,
+           memory_mb, output_limit, quiet, out, fork, hard_limit) -> int:
     try:
         if chapter is not None and not re.match(r"^\d\d", str(chapter)):
             raise UsageError(f"--chapter {chapter}: give the chapter number, e.g. 01")
