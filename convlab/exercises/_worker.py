@@ -245,8 +245,8 @@ class Runner:
                 name, value = output.get("ename", "Error"), clip(output.get("evalue", ""), 200)
                 value = f": {value}" if value else ""
                 if name == "NotImplementedError":
+                    # the question's feedback says "not answered yet"; no note needed
                     self.cell_errors.setdefault(section, "not answered yet (its cell raises NotImplementedError)")
-                    self.result["notes"].append(f"cell {index + 1}{self.section_label(section)}: not answered yet.")
                 else:
                     self.cell_errors.setdefault(section, f"its cell raised {name}{value}")
                     self.result["notes"].append(f"cell {index + 1}{self.section_label(section)} raised {name}{value}")

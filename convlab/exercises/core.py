@@ -120,7 +120,7 @@ def load_chapter(chapter: str) -> list:
     """Import chapter NN's checks (once) and return its questions in order."""
     path = chapter_module_path(chapter)
     name = f"convlab.exercises.{path.stem}"
-    if name not in sys.modules:
+    if name not in sys.modules or not questions(chapter):
         spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module

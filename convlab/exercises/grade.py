@@ -41,6 +41,9 @@ QID_IN_TEXT = re.compile(r"(?:Question\s+|check\(\s*[\"'])(\d\d)\.q\d+")
 EXIT_OK, EXIT_USAGE, EXIT_GRADER = 0, 2, 3
 
 
+HIDDEN_IDS = []  # question ids registered by --extra-checks during the current run
+
+
 class UsageError(Exception):
     pass
 
@@ -97,6 +100,7 @@ def load_extra_checks(folder) -> list:
             exec(compile(text, str(path), "exec"), {"__name__": name})
         except Exception as problem:
             raise UsageError(f"--extra-checks: {path} failed to load: {type(problem).__name__}: {problem}") from None
+        HIDDEN_IDS.extend(set(core.REGISTRY) - before)
         if not set(core.REGISTRY) - before:
             raise UsageError(f"--extra-checks: {path} registers no new question (use @question with a new id)")
         modules.append((name, text))
@@ -108,13 +112,16 @@ def grade(paths, *, json_path=None, csv_path=None, timeout=120, cell_timeout=30,
           fork=True, hard_limit=None) -> int:
     """Grade the notebooks under paths; print tables; write JSON/CSV; return the exit code."""
     out = out or sys.stdout
-    saved = dict(core.REGISTRY)  # hidden checks register for this run only
+    saved = dict(core.REGISTRY)
     try:
         return _grade(paths, json_path, csv_path, timeout, cell_timeout, check_timeout, jobs, chapter, extra_checks,
                       memory_mb, output_limit, quiet, out, fork, hard_limit)
-    finally:
-        core.REGISTRY.clear()
-        core.REGISTRY.update(saved)
+    finally:  # hidden checks register for this run only
+        for qid in HIDDEN_IDS:
+            core.REGISTRY.pop(qid, None)
+            if qid in saved:
+                core.REGISTRY[qid] = saved[qid]
+        HIDDEN_IDS.clear()
 
 
 def _grade(paths, json_path, csv_path, timeout, cell_timeout, check_timeout, jobs, chapter, extra_checks,
