@@ -9,6 +9,7 @@ from convlab import animation, arithmetic, plotting, reference
 from convlab.checks import check_conv2d, check_conv_transpose2d
 from convlab.devices import device, seed
 from convlab.errors import ConvlabError
+from convlab.exercises.core import check
 from convlab.summary import Summary, summary
 
 __version__ = "0.1.0"
@@ -16,6 +17,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ConvlabError",
     "animation",
+    "check",
     "arithmetic",
     "check_conv2d",
     "check_conv_transpose2d",

@@ -166,8 +166,8 @@ def test_a_submission_past_the_hard_limit_is_stopped_and_the_batch_goes_on(tmp_p
     started = time.monotonic()
     # fork=False: ordinary kernels (no kernel factory), the path used where os.fork is missing
     status = grade([tmp_path], json_path=tmp_path / "out.json", jobs=2, cell_timeout=600, timeout=600,
-                   hard_limit=60, quiet=True, fork=False)
-    assert time.monotonic() - started < 150
+                   hard_limit=45, quiet=True, fork=False)
+    assert time.monotonic() - started < 120
     records = {r["student"]: r for r in json.loads((tmp_path / "out.json").read_text())["submissions"]}
     assert status == 0
     assert records["sleeper"]["status"] == "timeout" and records["sleeper"]["score"] == 0
