@@ -76,7 +76,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 test: lint book chromium
-	$(BIN)/pytest -n $(JOBS) --dist loadfile \
+	$(BIN)/pytest -n $(JOBS) --dist loadfile --durations=10 \
 		--nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
 		--nbval-cell-timeout 120 \
 		tests $(wildcard book/*.ipynb) $(wildcard solutions/*.ipynb)
