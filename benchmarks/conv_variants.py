@@ -78,7 +78,11 @@ def cases(device):
 
 def run(device, samples):
     results = []
-    for group, label, fn, macs in cases(device):
+    measured = cases(device)
+    with torch.no_grad():
+        for _, _, fn, _ in measured:  # wake every kernel and allocator path once before timing any
+            fn()
+    for group, label, fn, macs in measured:
         with torch.no_grad():
             timing = measure(fn, device=device, samples=samples, mult_adds=macs, label=label)
         results.append({"group": group, **timing.as_dict()})

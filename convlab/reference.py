@@ -41,20 +41,27 @@ def _patches(x, kernel_size, stride, dilation) -> torch.Tensor:
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) -> torch.Tensor:
-    """F.conv2d by im2col: each group's patches times its kernels, as one matrix product."""
+    """F.conv2d by im2col: per image, each group's kernels times its column matrix.
+
+    The columns hold, for every output pixel, the C/G·kH·kW input values it sees:
+    kH·kW times the input's size. Building them one image at a time (as Caffe
+    did) keeps that copy small enough to stay in memory the allocator reuses.
+    """
     out_shape = check_conv2d(
         weight, input, bias=bias, stride=stride, padding=padding, dilation=dilation, groups=groups
     )
     x = _padded(_batched(input), padding, weight, stride, dilation)
-    n, g = x.shape[0], groups
+    g = groups
     c_out, c_per_group, kh, kw = weight.shape
     out_h, out_w = out_shape[-2:]
-    # im2col per group: one row per output pixel of every image, one column per (channel, tap).
-    patches = _patches(x, (kh, kw), stride, dilation).reshape(n, g, c_per_group, out_h, out_w, kh, kw)
-    cols = patches.permute(1, 0, 3, 4, 2, 5, 6).reshape(g, n * out_h * out_w, c_per_group * kh * kw)
-    kernels = weight.reshape(g, c_out // g, c_per_group * kh * kw)
-    out = torch.bmm(cols, kernels.transpose(1, 2))  # G, N * out_h * out_w, out/G
-    out = out.view(g, n, out_h, out_w, c_out // g).permute(1, 0, 4, 2, 3).reshape(n, c_out, out_h, out_w)
+    kernels = weight.reshape(g, c_out // g, c_per_group * kh * kw)  # G, out/G, C/G·kH·kW
+    windows = _patches(x, (kh, kw), stride, dilation)  # N, C, out_h, out_w, kH, kW (a view)
+    results = []
+    for image in windows:
+        # im2col: one column per output pixel, one row per (channel, tap), grouped.
+        columns = image.permute(0, 3, 4, 1, 2).reshape(g, c_per_group * kh * kw, out_h * out_w)
+        results.append(torch.matmul(kernels, columns))  # G, out/G, out_h·out_w
+    out = torch.stack(results).view(x.shape[0], c_out, out_h, out_w)
     return _unbatched_like(input, _add_bias(out, bias))
 
 
