@@ -7,39 +7,13 @@ tiny zero inputs for sizes); random cases come from private generators, so check
 global RNG.
 """
 
-import copy
-import functools
 import math
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from convlab.exercises.core import Wrong, call, question, rng
-
-
-def _one_thread(check):
-    """Run a check's many tiny torch operations on one thread (more threads only add overhead there)."""
-
-    @functools.wraps(check)
-    def run(*answers):
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            return check(*answers)
-        finally:
-            torch.set_num_threads(threads)
-
-    return run
-
-
-def _copy(model: nn.Module) -> nn.Module:
-    """A copy of the student's model to run, so that running it (BatchNorm statistics) leaves theirs alone."""
-    try:
-        return copy.deepcopy(model)
-    except Exception:  # noqa: BLE001 - a model that cannot be copied is run as it is
-        return model
-
+from convlab.exercises.core import Wrong, call, copy_model, question, rng
 
 # Question 06.q1's input, and 06.q2's (negative values, so that the padding matters).
 Q1_INPUT = [[1, 5, 2, 0, 3], [4, 2, 8, 1, 1], [0, 3, 6, 7, 2], [2, 9, 1, 4, 5], [3, 0, 2, 6, 1]]
@@ -67,7 +41,6 @@ def _as_grid(value, name: str) -> torch.Tensor:
 
 
 @question("06.q1", points=2, title="Pool by hand", names=("max_out", "avg_out"))
-@_one_thread
 def q1(max_out, avg_out):
     x = _image(Q1_INPUT)
     want_max = F.max_pool2d(x, kernel_size=3, stride=2)[0, 0]
@@ -99,7 +72,6 @@ def q1(max_out, avg_out):
 
 @question("06.q2", points=3, title="Padding in max and average pooling",
           names=("max_padded", "avg_include", "avg_exclude"))
-@_one_thread
 def q2(max_padded, avg_include, avg_exclude):
     x = _image(Q2_INPUT)
     settings = dict(kernel_size=3, stride=2, padding=1)
@@ -156,7 +128,6 @@ def _naive_ceil(i, k, s, p) -> int:
 
 
 @question("06.q3", points=4, title="The output size with ceil_mode", names=("pool_output_size",))
-@_one_thread
 def q3(pool_output_size):
     fixed = [  # (i, k, s, p, ceil_mode); on seven ceil_mode cases, e.g. (5, 2, 2, 1), the documented formula is wrong
         (4, 2, 2, 0, False), (5, 3, 3, 0, False), (5, 3, 3, 0, True), (30, 3, 3, 0, True), (6, 3, 2, 0, True),
@@ -211,7 +182,6 @@ def _torch_windows(in_size: int, out_size: int) -> list:
 
 
 @question("06.q4", points=3, title="Adaptive pooling's windows", names=("adaptive_windows",))
-@_one_thread
 def q4(adaptive_windows):
     cases = [(7, 3), (10, 4), (8, 4), (5, 5), (4, 6), (13, 5), (1, 3), (6, 1), (9, 2), (7, 7)]
     draw = rng(604)
@@ -241,7 +211,6 @@ STEM_CONV = dict(in_channels=3, out_channels=64, kernel_size=(7, 7), stride=(2, 
 
 
 @question("06.q5", points=2, title="Fix the stem's pooling", names=("fixed_stem",))
-@_one_thread
 def q5(fixed_stem):
     if not isinstance(fixed_stem, nn.Module):
         raise Wrong(f"fixed_stem should be an nn.Module (e.g. an nn.Sequential), got {type(fixed_stem).__name__}.")
@@ -265,7 +234,7 @@ def q5(fixed_stem):
     generator = torch.Generator().manual_seed(605)
     x = torch.rand(1, 3, 304, 228, generator=generator).to(**place)
     with torch.no_grad():
-        out = call(_copy(fixed_stem), x, name="fixed_stem")
+        out = call(copy_model(fixed_stem), x, name="fixed_stem")
     if not isinstance(out, torch.Tensor) or tuple(out.shape) != (1, 64, 76, 57):
         shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
         raise Wrong(f"for a batch of one 3×304×228 image the stem gives {shape}; it should give (1, 64, 76, 57).")

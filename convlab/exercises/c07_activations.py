@@ -8,37 +8,12 @@ torch.random.fork_rng, so checking never moves the global RNG.
 """
 
 import copy
-import functools
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from convlab.exercises.core import Wrong, call, question
-
-
-def _one_thread(check):
-    """Run a check's many tiny torch operations on one thread (more threads only add overhead there)."""
-
-    @functools.wraps(check)
-    def run(*answers):
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            return check(*answers)
-        finally:
-            torch.set_num_threads(threads)
-
-    return run
-
-
-def _copy(model: nn.Module) -> nn.Module:
-    """A copy of the student's model to run, so that running it (BatchNorm statistics) leaves theirs alone."""
-    try:
-        return copy.deepcopy(model)
-    except Exception:  # noqa: BLE001 - a model that cannot be copied is run as it is
-        return model
-
+from convlab.exercises.core import Wrong, call, copy_model, question
 
 POINTS = [-2.0, 0.0, 3.0]  # question 07.q1's x values
 LEAKY_SLOPE = 0.1
@@ -64,7 +39,6 @@ def _autograd_slopes(function) -> torch.Tensor:
 
 
 @question("07.q1", points=2, title="Derivatives at three points", names=("d_relu", "d_leaky", "d_sigmoid", "d_tanh"))
-@_one_thread
 def q1(d_relu, d_leaky, d_sigmoid, d_tanh):
     answers = [
         ("d_relu", d_relu, torch.relu, "ReLU"),
@@ -98,7 +72,6 @@ def _leaves(model: nn.Module) -> list:
 
 
 @question("07.q2", points=2, title="Put the non-linearity back", names=("fixed_model",))
-@_one_thread
 def q2(fixed_model):
     if not isinstance(fixed_model, nn.Module):
         raise Wrong(f"fixed_model should be an nn.Module (e.g. an nn.Sequential), got {type(fixed_model).__name__}.")
@@ -124,7 +97,7 @@ def q2(fixed_model):
         place = {}
     x = torch.randn(2, 1, 16, 16, generator=torch.Generator().manual_seed(702)).to(**place)
     with torch.no_grad():
-        out = call(_copy(fixed_model), x, name="fixed_model")
+        out = call(copy_model(fixed_model), x, name="fixed_model")
     if not isinstance(out, torch.Tensor) or tuple(out.shape) != (2, 1, 10, 10):
         shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
         raise Wrong(f"for a batch of 2 images of 1×16×16 the model gives {shape}; it should give (2, 1, 10, 10).")
@@ -155,7 +128,6 @@ def _batch_norm_variants(y, gamma, beta, eps):
 
 
 @question("07.q3", points=3, title="BatchNorm in training mode", names=("batch_norm_train",))
-@_one_thread
 def q3(batch_norm_train):
     generator = torch.Generator().manual_seed(703)
     for shape in [(4, 3, 5, 5), (1, 2, 6, 4), (8, 1, 3, 3), (3, 5, 2, 7), (16, 4, 1, 1)]:
@@ -214,7 +186,6 @@ def _state(*modules):
 
 
 @question("07.q4", points=3, title="Drop the bias before BatchNorm", names=("drop_bias",))
-@_one_thread
 def q4(drop_bias):
     generator = torch.Generator().manual_seed(704)
     for options in [{}, {"stride": 2, "padding": 1}]:
@@ -269,7 +240,6 @@ def _two_convs(x, w1, b1, w2, b2):
 
 
 @question("07.q5", points=4, title="One kernel for two convolutions", names=("compose",))
-@_one_thread
 def q5(compose):
     generator = torch.Generator().manual_seed(705)
     cases = [  # (C0, C1, C2, first kernel size, second kernel size)

@@ -7,36 +7,11 @@ networks are built inside torch.random.fork_rng and random cases come from priva
 checking never moves the global RNG.
 """
 
-import copy
-import functools
 
 import torch
 from torch import nn
 
-from convlab.exercises.core import Wrong, as_int, as_shape, call, question, rng
-
-
-def _one_thread(check):
-    """Run a check's many tiny torch operations on one thread (more threads only add overhead there)."""
-
-    @functools.wraps(check)
-    def run(*answers):
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            return check(*answers)
-        finally:
-            torch.set_num_threads(threads)
-
-    return run
-
-
-def _copy(model: nn.Module) -> nn.Module:
-    """A copy of the student's model to run, so that running it (BatchNorm statistics) leaves theirs alone."""
-    try:
-        return copy.deepcopy(model)
-    except Exception:  # noqa: BLE001 - a model that cannot be copied is run as it is
-        return model
+from convlab.exercises.core import Wrong, as_int, as_shape, call, copy_model, question, rng
 
 
 def _built(make):
@@ -59,7 +34,6 @@ def _q1_layers() -> list:
 
 
 @question("08.q1", points=2, title="Shapes after each layer", names=("shapes",))
-@_one_thread
 def q1(shapes):
     layers = _built(_q1_layers)
     x = torch.zeros(8, 1, 28, 28)
@@ -94,7 +68,6 @@ def _count(model: nn.Module, *, biases: bool = True) -> int:
 
 
 @question("08.q2", points=2, title="Count seed 003's parameters", names=("n_params", "n_params_wide"))
-@_one_thread
 def q2(n_params, n_params_wide):
     seed, wide = _built(_seed003), _built(lambda: _seed003(128))
     got = as_int(n_params, "n_params")
@@ -149,7 +122,6 @@ def _place(model: nn.Module) -> dict:
 
 
 @question("08.q3", points=2, title="Fix the Flatten size", names=("fixed_model",))
-@_one_thread
 def q3(fixed_model):
     if not isinstance(fixed_model, nn.Module):
         raise Wrong(f"fixed_model should be an nn.Module (e.g. an nn.Sequential), got {type(fixed_model).__name__}.")
@@ -170,7 +142,7 @@ def q3(fixed_model):
                     "different number from a 3×32×32 image: follow the sizes through each layer.")
     x = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(803)).to(**_place(fixed_model))
     with torch.no_grad():
-        out = call(_copy(fixed_model), x, name="fixed_model")
+        out = call(copy_model(fixed_model), x, name="fixed_model")
     if not isinstance(out, torch.Tensor) or tuple(out.shape) != (4, 10):
         shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
         raise Wrong(f"for a batch of 4 images of 3×32×32 the model gives {shape}; it should give (4, 10).")
@@ -185,7 +157,6 @@ def _any_size_reference() -> nn.Module:
 
 
 @question("08.q4", points=3, title="A network for any image size", names=("AnySizeNet",))
-@_one_thread
 def q4(AnySizeNet):  # noqa: N803 - the student's class
     if not (isinstance(AnySizeNet, type) and issubclass(AnySizeNet, nn.Module)):
         raise Wrong(f"AnySizeNet should be a class that subclasses nn.Module, got {type(AnySizeNet).__name__}.")
@@ -282,7 +253,6 @@ def _flat_cases() -> list:
 
 
 @question("08.q5", points=4, title="Count the features without running the layers", names=("flat_features",))
-@_one_thread
 def q5(flat_features):
     cases = _built(_flat_cases)
     for layers, shape, want in cases:

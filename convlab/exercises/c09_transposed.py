@@ -7,41 +7,15 @@ zero inputs for sizes, conv2d's backward for gradients); random cases come from 
 so checking never moves the global RNG.
 """
 
-import copy
-import functools
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from convlab.exercises.core import Wrong, as_shape, call, question, rng
-
-
-def _one_thread(check):
-    """Run a check's many tiny torch operations on one thread (more threads only add overhead there)."""
-
-    @functools.wraps(check)
-    def run(*answers):
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            return check(*answers)
-        finally:
-            torch.set_num_threads(threads)
-
-    return run
-
-
-def _copy(model: nn.Module) -> nn.Module:
-    """A copy of the student's model to run, so that running it (BatchNorm statistics) leaves theirs alone."""
-    try:
-        return copy.deepcopy(model)
-    except Exception:  # noqa: BLE001 - a model that cannot be copied is run as it is
-        return model
+from convlab.exercises.core import Wrong, as_shape, call, copy_model, question, rng
 
 
 @question("09.q1", points=2, title="Predict the shapes", names=("weight_shape", "out_shape"))
-@_one_thread
 def q1(weight_shape, out_shape):
     with torch.random.fork_rng(devices=[]):
         layer = nn.ConvTranspose2d(64, 32, kernel_size=4, stride=2, padding=1)
@@ -70,7 +44,6 @@ Q2_STRIDE, Q2_PADDING = 2, 1
 
 
 @question("09.q2", points=2, title="Stamp the kernel by hand", names=("out_values",))
-@_one_thread
 def q2(out_values):
     x = torch.tensor(Q2_INPUT, dtype=torch.float64)[None, None]
     w = torch.tensor(Q2_KERNEL, dtype=torch.float64)[None, None]
@@ -119,7 +92,6 @@ def _valid(i, k, s, p, a) -> bool:
 
 
 @question("09.q3", points=3, title="The transposed output size", names=("transposed_output_size",))
-@_one_thread
 def q3(transposed_output_size):
     cases = [(4, 2, 2, 0, 0), (2, 3, 2, 0, 0), (4, 3, 2, 1, 0), (4, 3, 2, 1, 1), (16, 4, 2, 1, 0),
              (3, 3, 1, 0, 0), (5, 3, 1, 1, 0), (5, 3, 1, 2, 0), (3, 3, 2, 1, 1), (1, 1, 1, 0, 0),
@@ -168,7 +140,6 @@ def _place(model: nn.Module) -> dict:
 
 
 @question("09.q4", points=3, title="Fix the decoder", names=("fixed_decoder",))
-@_one_thread
 def q4(fixed_decoder):
     if not isinstance(fixed_decoder, nn.Module):
         raise Wrong(f"fixed_decoder should be an nn.Module (e.g. an nn.Sequential), "
@@ -184,7 +155,7 @@ def q4(fixed_decoder):
                     "and each layer's in_channels must be what the layer before it makes.")
     code = torch.rand(2, 64, 4, 4, generator=torch.Generator().manual_seed(904)).to(**_place(fixed_decoder))
     with torch.no_grad():
-        out = call(_copy(fixed_decoder), code, name="fixed_decoder")
+        out = call(copy_model(fixed_decoder), code, name="fixed_decoder")
     if not isinstance(out, torch.Tensor) or tuple(out.shape) != (2, 1, 28, 28):
         shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
         raise Wrong(f"for a batch of 2 codes of 64×4×4 the decoder gives {shape}; it should give (2, 1, 28, 28).")
@@ -205,7 +176,6 @@ def _padding_cases() -> list:
 
 
 @question("09.q5", points=3, title="Choose output_padding", names=("output_padding_for",))
-@_one_thread
 def q5(output_padding_for):
     for i, target, k, s, p in _padding_cases():
         shown = f"output_padding_for({i}, {target}, {k}, {s}, {p})"
@@ -244,7 +214,6 @@ def _autograd_input_grad(x, weight, g, stride, padding):
 
 
 @question("09.q6", points=4, title="The gradient of a convolution", names=("conv2d_input_grad",))
-@_one_thread
 def q6(conv2d_input_grad):
     generator = torch.Generator().manual_seed(906)
     for n, c_in, c_out, h, w, k, s, p in _grad_cases():
