@@ -119,6 +119,8 @@ def show_conv(x, weight, out, panel=PANEL_INCHES):
     for o in range(c_out):
         for i in range(c_in):
             axes[o, 1 + i].imshow(w[o, i], cmap=KERNEL_CMAP, vmin=-limit, vmax=limit)
+            if o == 0:
+                axes[o, 1 + i].set_title(f"slice {i}", fontsize=8)
         axes[o, 1].set_ylabel(f"kernel {o}", fontsize=8)
         axes[o, -1].imshow(out[o], cmap=IMAGE_CMAP)
         axes[o, -1].set_title(f"feature map {o}", fontsize=8)
@@ -159,6 +161,7 @@ def _write_values(ax, values, limit):
     for (row, col), value in np.ndenumerate(values):
         colour = "white" if abs(value) > 0.6 * limit else "black"
         text = f"{value:.0f}" if float(value).is_integer() else f"{value:.2f}"
+        text = "0.00" if text == "-0.00" else text  # a tiny negative weight is not worth a sign
         ax.text(col, row, text, ha="center", va="center", fontsize=7, color=colour)
 
 

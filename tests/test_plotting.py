@@ -101,3 +101,14 @@ def test_show_images_can_share_a_fixed_range():
     colour = np.full((3, 2, 2), 0.5)
     shown = plotting.show_images([colour], vmin=0, vmax=1).axes[0].images[0].get_array()
     assert np.allclose(shown, 0.5)  # not stretched to its own (empty) range
+
+
+def test_kernel_values_never_show_a_negative_zero():
+    fig = plotting.show_kernels(torch.tensor([[[[-0.001, 0.5], [1.0, -1.0]]]]))
+    assert sorted(t.get_text() for t in fig.axes[0].texts) == sorted(["0.00", "0.50", "1", "-1"])
+
+
+def test_show_conv_names_the_slices_over_the_first_kernel():
+    x, weight = torch.rand(1, 3, 8, 8), torch.randn(2, 3, 3, 3)
+    titles = [ax.get_title() for ax in plotting.show_conv(x, weight, torch.rand(1, 2, 6, 6)).axes]
+    assert [t for t in titles if t.startswith("slice")] == ["slice 0", "slice 1", "slice 2"]
