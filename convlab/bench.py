@@ -93,10 +93,18 @@ def _calls_per_sample(fn, clock, device) -> int:
 
 
 def _wall_clock(fn, calls, device) -> float:
+    _wait_for(device)
     start = time.perf_counter()
     for _ in range(calls):
         fn()
+    _wait_for(device)
     return time.perf_counter() - start
+
+
+def _wait_for(device) -> None:
+    """Apple's GPU also runs asynchronously; the CPU needs no wait."""
+    if device.type == "mps":
+        torch.mps.synchronize()
 
 
 def _cuda_clock(fn, calls, device) -> float:

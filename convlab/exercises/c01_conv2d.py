@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from convlab.exercises.core import Wrong, as_int, as_shape, call, question, rng
+from convlab.exercises.core import Wrong, as_int, as_shape, call, place, question, rng
 
 # Question 01.q4's small example (a channel and a kernel slice of the CS231n demo).
 Q4_INPUT = [[1, 2, 0, 1, 2], [1, 0, 2, 2, 0], [2, 0, 0, 2, 2], [0, 0, 2, 2, 0], [2, 2, 2, 1, 2]]
@@ -150,13 +150,8 @@ def q6(fixed_model):
     linears = [m for m in fixed_model.modules() if isinstance(m, nn.Linear)]
     if not linears or linears[-1].out_features != 10:
         raise Wrong("the model should end with a Linear layer giving 10 scores.")
-    try:
-        parameter = next(fixed_model.parameters())
-        place = {"device": parameter.device, "dtype": parameter.dtype}
-    except StopIteration:
-        place = {}
     generator = torch.Generator().manual_seed(106)
-    x = torch.rand(2, 3, 32, 32, generator=generator).to(**place)
+    x = torch.rand(2, 3, 32, 32, generator=generator).to(**place(fixed_model))
     with torch.no_grad():
         out = call(fixed_model, x, name="fixed_model")
     if not isinstance(out, torch.Tensor) or tuple(out.shape) != (2, 10):

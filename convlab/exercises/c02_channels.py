@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from convlab.exercises.core import Wrong, as_int, call, question
+from convlab.exercises.core import Wrong, as_int, as_tensor, call, place, question
 
 # Question 02.q2's example: a 2-channel 4×4 input, two kernels of two 3×3 slices, a bias per kernel.
 Q2_INPUT = [
@@ -24,14 +24,6 @@ Q2_WEIGHT = [
 ]
 Q2_BIAS = [1, -1]
 Q2_CHANNEL, Q2_AT = 1, (1, 1)
-
-
-def _as_tensor(value, name: str) -> torch.Tensor:
-    """A student's result as a float64 CPU tensor; Wrong if it is not tensor-like."""
-    try:
-        return torch.as_tensor(value).detach().to("cpu", torch.float64)
-    except (TypeError, ValueError, RuntimeError):
-        raise Wrong(f"{name} returned a {type(value).__name__}; it should return a tensor.") from None
 
 
 @question("02.q1", points=2, title="Count kernels and slices",
@@ -87,7 +79,7 @@ def q2(value):
 def _check_im2col_case(im2col, x, k):
     c, h, w = x.shape
     want = F.unfold(x[None], k)[0]  # (C*k*k, L)
-    got = _as_tensor(call(im2col, x.clone(), k), "im2col")
+    got = as_tensor(call(im2col, x.clone(), k), "im2col")
     where = f"for a {c}×{h}×{w} input and k={k}"
     if tuple(got.shape) != tuple(want.shape):
         if tuple(got.shape) == tuple(want.shape)[::-1]:
@@ -124,7 +116,7 @@ def q4(conv2d_matmul):
         weight = torch.randn(c_out, c_in, k, k, generator=generator, dtype=torch.float64)
         bias = torch.randn(c_out, generator=generator, dtype=torch.float64)
         want = F.conv2d(x[None], weight, bias)[0]
-        got = _as_tensor(call(conv2d_matmul, x.clone(), weight.clone(), bias.clone()), "conv2d_matmul")
+        got = as_tensor(call(conv2d_matmul, x.clone(), weight.clone(), bias.clone()), "conv2d_matmul")
         where = f"for {c_in} input channels, {c_out} kernels of {k}×{k} and a {h}×{w} input"
         if tuple(got.shape) != tuple(want.shape):
             raise Wrong(f"wrong shape {where}: got {tuple(got.shape)}; the result is "
@@ -146,7 +138,7 @@ def q5(prepare, fixed_model):
     generator = torch.Generator().manual_seed(205)
     images = torch.randint(0, 256, (2, 5, 7, 3), generator=generator, dtype=torch.uint8)
     want = _prepared(images)
-    got = _as_tensor(call(prepare, images.clone()), "prepare")
+    got = as_tensor(call(prepare, images.clone()), "prepare")
     if tuple(got.shape) != tuple(want.shape):
         raise Wrong(f"prepare gives shape {tuple(got.shape)} for photos of shape (2, 5, 7, 3); it should give "
                     "(batch, channels, height, width).")
@@ -166,14 +158,9 @@ def q5(prepare, fixed_model):
     linears = [m for m in fixed_model.modules() if isinstance(m, nn.Linear)]
     if not linears or linears[-1].out_features != 10:
         raise Wrong("the model should end with a Linear layer giving 10 scores.")
-    try:
-        parameter = next(fixed_model.parameters())
-        place = {"device": parameter.device, "dtype": parameter.dtype}
-    except StopIteration:
-        place = {}
     photos = torch.randint(0, 256, (2, 32, 32, 3), generator=generator, dtype=torch.uint8)
     with torch.no_grad():
-        out = call(fixed_model, _prepared(photos).to(**place), name="fixed_model")
+        out = call(fixed_model, _prepared(photos).to(**place(fixed_model)), name="fixed_model")
     if not isinstance(out, torch.Tensor) or tuple(out.shape) != (2, 10):
         shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
         raise Wrong(f"for a batch of 2 prepared 32×32 photos the model gives {shape}; it should give (2, 10).")

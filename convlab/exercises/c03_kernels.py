@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from convlab.exercises.core import Wrong, as_int, as_shape, call, question, rng
+from convlab.exercises.core import Wrong, as_int, as_shape, as_tensor, call, place, question, rng, run_recording_sizes
 
 Q1_INPUT = (13, 17)
 Q1_LAYERS = {  # name: keyword arguments of nn.Conv2d(1, 1, ...)
@@ -35,13 +35,6 @@ def _cpu_layer(*args, **options) -> nn.Conv2d:
     if layer.bias is not None:
         layer.bias = nn.Parameter(torch.zeros(layer.bias.shape))
     return layer
-
-
-def _as_tensor(value, name: str) -> torch.Tensor:
-    try:
-        return torch.as_tensor(value).detach().to("cpu", torch.float64)
-    except (TypeError, ValueError, RuntimeError):
-        raise Wrong(f"{name} returned a {type(value).__name__}; it should return a tensor.") from None
 
 
 @question("03.q1", points=2, title="Predict the output sizes", names=("out_sizes",))
@@ -169,7 +162,7 @@ def q4(conv2d_same):
         x = torch.randn(2, 2, h, w, generator=generator, dtype=torch.float64)
         weight = torch.randn(3, 2, kh, kw, generator=generator, dtype=torch.float64)
         want = _same(x, weight)
-        got = _as_tensor(call(conv2d_same, x.clone(), weight.clone()), "conv2d_same")
+        got = as_tensor(call(conv2d_same, x.clone(), weight.clone()), "conv2d_same")
         where = f"for a {h}×{w} input and a {kh}×{kw} kernel"
         if tuple(got.shape) != tuple(want.shape):
             raise Wrong(f"wrong shape {where}: got {tuple(got.shape)}; 'same' keeps the height and width.")
@@ -199,23 +192,9 @@ def q5(fixed_model):
     linears = [m for m in fixed_model.modules() if isinstance(m, nn.Linear)]
     if not linears or linears[-1].out_features != 10:
         raise Wrong("the model should end with a Linear layer giving 10 scores.")
-    try:
-        parameter = next(fixed_model.parameters())
-        place = {"device": parameter.device, "dtype": parameter.dtype}
-    except StopIteration:
-        place = {}
-    sizes = []
-    hooks = [c.register_forward_hook(lambda _, __, out: sizes.append(tuple(out.shape[-2:]))) for c in convs]
-    generator = torch.Generator().manual_seed(305)
-    failed = None
-    try:
-        with torch.no_grad():
-            out = call(fixed_model, torch.rand(2, 3, 64, 64, generator=generator).to(**place), name="fixed_model")
-    except Wrong as problem:  # report a wrong size first: it is usually why a later layer failed
-        failed = problem
-    finally:
-        for hook in hooks:
-            hook.remove()
+    x = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(305)).to(**place(fixed_model))
+    # a wrong size is reported before the failure it usually causes in a later layer
+    out, sizes, failed = run_recording_sizes(fixed_model, convs, x, "fixed_model")
     for number, (size, want) in enumerate(zip(sizes, SPEC_SIZES), start=1):
         if size != (want, want):
             raise Wrong(f"convolution {number} turns its input into {size[0]}×{size[1]}, not the "

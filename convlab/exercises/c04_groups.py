@@ -11,18 +11,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from convlab.exercises.core import Wrong, as_int, as_shape, call, question
+from convlab.exercises.core import Wrong, as_int, as_shape, as_tensor, call, place, question
 
 Q1_IN, Q1_OUT, Q1_KERNEL = 32, 64, 3
 Q1_GROUPS = (1, 2, 4, 32)
 Q2_IN, Q2_OUT, Q2_GROUPS, Q2_OUTPUT = 8, 12, 4, 7
-
-
-def _as_tensor(value, name: str) -> torch.Tensor:
-    try:
-        return torch.as_tensor(value).detach().to("cpu", torch.float64)
-    except (TypeError, ValueError, RuntimeError):
-        raise Wrong(f"{name} returned a {type(value).__name__}; it should return a tensor.") from None
 
 
 @question("04.q1", points=2, title="Parameter counts with groups", names=("n_params",))
@@ -98,7 +91,7 @@ def _grouped_cases(seed: int):
 def q3(grouped_conv):
     for x, weight, groups in _grouped_cases(403):
         want = F.conv2d(x, weight, groups=groups)
-        got = _as_tensor(call(grouped_conv, x.clone(), weight.clone(), groups), "grouped_conv")
+        got = as_tensor(call(grouped_conv, x.clone(), weight.clone(), groups), "grouped_conv")
         c_out, c_in = weight.shape[0], x.shape[1]
         where = f"for {c_in} input channels, {c_out} kernels and groups={groups}"
         if tuple(got.shape) != tuple(want.shape):
@@ -116,7 +109,7 @@ def q4(dense_weight):
         want = F.conv2d(x, weight, groups=groups)
         c_out, c_in = weight.shape[0], x.shape[1]
         where = f"for {c_in} input channels, {c_out} kernels and groups={groups}"
-        got = _as_tensor(call(dense_weight, weight.clone(), groups), "dense_weight")
+        got = as_tensor(call(dense_weight, weight.clone(), groups), "dense_weight")
         want_shape = (c_out, c_in, *weight.shape[2:])
         if tuple(got.shape) != want_shape:
             raise Wrong(f"wrong shape {where}: got {tuple(got.shape)}; a dense weight has one slice per "
@@ -149,14 +142,9 @@ def q5(fixed_model):
     linears = [m for m in fixed_model.modules() if isinstance(m, nn.Linear)]
     if not linears or linears[-1].out_features != 10:
         raise Wrong("the model should end with a Linear layer giving 10 scores.")
-    try:
-        parameter = next(fixed_model.parameters())
-        place = {"device": parameter.device, "dtype": parameter.dtype}
-    except StopIteration:
-        place = {}
-    generator = torch.Generator().manual_seed(405)
+    x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(405)).to(**place(fixed_model))
     with torch.no_grad():
-        out = call(fixed_model, torch.rand(2, 3, 32, 32, generator=generator).to(**place), name="fixed_model")
+        out = call(fixed_model, x, name="fixed_model")
     if not isinstance(out, torch.Tensor) or tuple(out.shape) != (2, 10):
         shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
         raise Wrong(f"for a batch of 2 images of 3×32×32 the model gives {shape}; it should give (2, 10).")

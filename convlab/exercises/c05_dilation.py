@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from convlab.exercises.core import Wrong, as_int, as_shape, call, question, rng
+from convlab.exercises.core import Wrong, as_int, as_shape, as_tensor, call, place, question, rng, run_recording_sizes
 
 Q1_SPAN = {"kernel_size": 3, "dilation": 4}
 Q1_OUT = {"kernel_size": (3, 5), "stride": 2, "padding": (2, 0), "dilation": (2, 3)}
@@ -20,13 +20,6 @@ Q1_KEEP = {"kernel_size": 5, "dilation": 3}
 Q1_KEEP_SIZE = 32
 Q4_DILATIONS = (2, 4, 6)
 Q4_CANVAS = 41
-
-
-def _as_tensor(value, name: str) -> torch.Tensor:
-    try:
-        return torch.as_tensor(value).detach().to("cpu", torch.float64)
-    except (TypeError, ValueError, RuntimeError):
-        raise Wrong(f"{name} returned a {type(value).__name__}; it should return a tensor.") from None
 
 
 def _layer_size(size, **options) -> tuple:
@@ -74,7 +67,7 @@ def q2(dilate_kernel):
         x = torch.randn(1, c_in, 20, 21, generator=generator, dtype=torch.float64)
         want = F.conv2d(x, weight, dilation=d)
         spans = tuple(size - o + 1 for size, o in zip(x.shape[-2:], want.shape[-2:]))  # measured by torch
-        got = _as_tensor(call(dilate_kernel, weight.clone(), d), "dilate_kernel")
+        got = as_tensor(call(dilate_kernel, weight.clone(), d), "dilate_kernel")
         where = f"for a {kh}×{kw} kernel and d={d}"
         if tuple(got.shape) != (c_out, c_in, *spans):
             raise Wrong(f"wrong shape {where}: got {tuple(got.shape)}; keep the first two dimensions and "
@@ -186,23 +179,9 @@ def q5(fixed_model):
     if layout != SPEC or any(c.stride != (1, 1) for c in convs):
         raise Wrong("keep the convolutions of the broken model (channels, kernel sizes, dilations, "
                     "stride 1); only paddings are wrong.")
-    try:
-        parameter = next(fixed_model.parameters())
-        place = {"device": parameter.device, "dtype": parameter.dtype}
-    except StopIteration:
-        place = {}
-    sizes = []
-    hooks = [c.register_forward_hook(lambda _, __, out: sizes.append(tuple(out.shape[-2:]))) for c in convs]
-    generator = torch.Generator().manual_seed(505)
-    failed = None
-    try:
-        with torch.no_grad():
-            out = call(fixed_model, torch.rand(2, 3, 32, 32, generator=generator).to(**place), name="fixed_model")
-    except Wrong as problem:  # report a wrong size first: it is usually why a later layer failed
-        failed = problem
-    finally:
-        for hook in hooks:
-            hook.remove()
+    x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(505)).to(**place(fixed_model))
+    # a wrong size is reported before the failure it usually causes in a later layer
+    out, sizes, failed = run_recording_sizes(fixed_model, convs, x, "fixed_model")
     for number, size in enumerate(sizes, start=1):
         if size != (32, 32):
             raise Wrong(f"convolution {number} turns its input into {size[0]}×{size[1]}; every layer "

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from convlab.exercises.core import Wrong, call, copy_model, question
+from convlab.exercises.core import Wrong, call, copy_model, leaves, place, question
 
 POINTS = [-2.0, 0.0, 3.0]  # question 07.q1's x values
 LEAKY_SLOPE = 0.1
@@ -67,22 +67,18 @@ def q1(d_relu, d_leaky, d_sigmoid, d_tanh):
 CONV_SETTINGS = [(1, 8), (8, 8), (8, 1)]
 
 
-def _leaves(model: nn.Module) -> list:
-    return [m for m in model.modules() if not list(m.children())]
-
-
 @question("07.q2", points=2, title="Put the non-linearity back", names=("fixed_model",))
 def q2(fixed_model):
     if not isinstance(fixed_model, nn.Module):
         raise Wrong(f"fixed_model should be an nn.Module (e.g. an nn.Sequential), got {type(fixed_model).__name__}.")
-    leaves = _leaves(fixed_model)
-    convs = [m for m in leaves if isinstance(m, nn.Conv2d)]
+    layers = leaves(fixed_model)
+    convs = [m for m in layers if isinstance(m, nn.Conv2d)]
     if [(c.in_channels, c.out_channels) for c in convs] != CONV_SETTINGS or any(
             c.kernel_size != (3, 3) or c.stride != (1, 1) or c.padding != (0, 0) for c in convs):
         raise Wrong("keep the three 3×3 convolutions of the broken model (1 → 8 → 8 → 1 channels, "
                     "stride 1, no padding), in the same order.")
     kinds = ["conv" if isinstance(m, nn.Conv2d) else "relu" if isinstance(m, nn.ReLU) else type(m).__name__
-             for m in leaves]
+             for m in layers]
     if kinds != ["conv", "relu", "conv", "relu", "conv"]:
         shown = " → ".join("Conv2d" if k == "conv" else "ReLU" if k == "relu" else k for k in kinds)
         if kinds[-1] == "relu":
@@ -90,12 +86,7 @@ def q2(fixed_model):
                         "convolutions before it still form one linear map.")
         raise Wrong(f"your model is {shown}: a ReLU must separate each pair of neighbouring convolutions, "
                     "and the output (raw scores) should not pass through one.")
-    try:
-        parameter = next(fixed_model.parameters())
-        place = {"device": parameter.device, "dtype": parameter.dtype}
-    except StopIteration:
-        place = {}
-    x = torch.randn(2, 1, 16, 16, generator=torch.Generator().manual_seed(702)).to(**place)
+    x = torch.randn(2, 1, 16, 16, generator=torch.Generator().manual_seed(702)).to(**place(fixed_model))
     with torch.no_grad():
         out = call(copy_model(fixed_model), x, name="fixed_model")
     if not isinstance(out, torch.Tensor) or tuple(out.shape) != (2, 1, 10, 10):

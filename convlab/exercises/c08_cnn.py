@@ -11,7 +11,7 @@ checking never moves the global RNG.
 import torch
 from torch import nn
 
-from convlab.exercises.core import Wrong, as_int, as_shape, call, copy_model, question, rng
+from convlab.exercises.core import Wrong, as_int, as_shape, call, copy_model, leaves, place, question, rng
 
 
 def _built(make):
@@ -109,38 +109,26 @@ def _q3_broken() -> nn.Sequential:
     )
 
 
-def _leaves(model: nn.Module) -> list:
-    return [m for m in model.modules() if not list(m.children())]
-
-
-def _place(model: nn.Module) -> dict:
-    try:
-        parameter = next(model.parameters())
-    except StopIteration:
-        return {}
-    return {"device": parameter.device, "dtype": parameter.dtype}
-
-
 @question("08.q3", points=2, title="Fix the Flatten size", names=("fixed_model",))
 def q3(fixed_model):
     if not isinstance(fixed_model, nn.Module):
         raise Wrong(f"fixed_model should be an nn.Module (e.g. an nn.Sequential), got {type(fixed_model).__name__}.")
-    broken = _leaves(_built(_q3_broken))
-    leaves = _leaves(fixed_model)
+    broken = leaves(_built(_q3_broken))
+    layers = leaves(fixed_model)
     flatten = next((n for n, m in enumerate(broken) if isinstance(m, nn.Flatten)), None)
-    if [_signature(m) for m in leaves[:flatten + 1]] != [_signature(m) for m in broken[:flatten + 1]]:
+    if [_signature(m) for m in layers[:flatten + 1]] != [_signature(m) for m in broken[:flatten + 1]]:
         raise Wrong("keep the convolution part of the broken model as it is (every Conv2d, ReLU and MaxPool2d "
                     "up to the Flatten, with the same arguments); only the classifier needs a change.")
-    if [_signature(m, linear_in=False) for m in leaves] != [_signature(m, linear_in=False) for m in broken]:
+    if [_signature(m, linear_in=False) for m in layers] != [_signature(m, linear_in=False) for m in broken]:
         raise Wrong("keep the classifier's layers (Linear → ReLU → Linear, with 32 and then 10 outputs); only "
                     "one number in it is wrong.")
     with torch.no_grad():
         features = nn.Sequential(*broken[:flatten + 1])(torch.zeros(1, 3, 32, 32)).shape[1]
-    first = next(m for m in leaves if isinstance(m, nn.Linear))
+    first = next(m for m in layers if isinstance(m, nn.Linear))
     if first.in_features != features:
         raise Wrong(f"the first Linear expects {first.in_features} features, but the convolution part makes a "
                     "different number from a 3×32×32 image: follow the sizes through each layer.")
-    x = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(803)).to(**_place(fixed_model))
+    x = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(803)).to(**place(fixed_model))
     with torch.no_grad():
         out = call(copy_model(fixed_model), x, name="fixed_model")
     if not isinstance(out, torch.Tensor) or tuple(out.shape) != (4, 10):
@@ -176,10 +164,9 @@ def q4(AnySizeNet):  # noqa: N803 - the student's class
     if _count(model) != want:
         raise Wrong(f"AnySizeNet has {_count(model)} parameters, which does not match the layers of the task.")
     model.eval()
-    place = _place(model)
     generator = torch.Generator().manual_seed(804)
     for n, h, w in [(3, 8, 8), (2, 28, 28), (1, 13, 9), (2, 64, 48), (1, 2, 3)]:
-        x = torch.rand(n, 1, h, w, generator=generator).to(**place)
+        x = torch.rand(n, 1, h, w, generator=generator).to(**place(model))
         with torch.no_grad():
             out = call(model, x, name=f"AnySizeNet()(a batch of {n} images of 1×{h}×{w})")
         if not isinstance(out, torch.Tensor) or tuple(out.shape) != (n, 10):
@@ -231,7 +218,7 @@ def _flat_cases() -> list:
         ([nn.MaxPool2d((2, 3), stride=(1, 2), padding=(1, 0))], (3, 7, 7)),
         ([nn.ReLU(), nn.BatchNorm2d(4), nn.Flatten()], (4, 5, 6)),
         (list(_seed003())[:7], (3, 32, 32)),
-        (_leaves(_q3_broken())[:9], (3, 32, 32)),
+        (leaves(_q3_broken())[:9], (3, 32, 32)),
         (_q1_layers()[:7], (1, 28, 28)),
     ]
     cases = [(layers, shape, _features(layers, shape)) for layers, shape in fixed]

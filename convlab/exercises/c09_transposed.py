@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from convlab.exercises.core import Wrong, as_shape, call, copy_model, question, rng
+from convlab.exercises.core import Wrong, as_shape, call, copy_model, leaves, place, question, rng
 
 
 @question("09.q1", points=2, title="Predict the shapes", names=("weight_shape", "out_shape"))
@@ -127,33 +127,21 @@ def q3(transposed_output_size):
                     "output_padding to 0.")
 
 
-def _leaves(model: nn.Module) -> list:
-    return [m for m in model.modules() if not list(m.children())]
-
-
-def _place(model: nn.Module) -> dict:
-    try:
-        parameter = next(model.parameters())
-    except StopIteration:
-        return {}
-    return {"device": parameter.device, "dtype": parameter.dtype}
-
-
 @question("09.q4", points=3, title="Fix the decoder", names=("fixed_decoder",))
 def q4(fixed_decoder):
     if not isinstance(fixed_decoder, nn.Module):
         raise Wrong(f"fixed_decoder should be an nn.Module (e.g. an nn.Sequential), "
                     f"got {type(fixed_decoder).__name__}.")
-    leaves = _leaves(fixed_decoder)
-    kinds = [type(m).__name__ for m in leaves]
+    layers = leaves(fixed_decoder)
+    kinds = [type(m).__name__ for m in layers]
     want_kinds = ["ConvTranspose2d", "ReLU", "ConvTranspose2d", "ReLU", "ConvTranspose2d", "Sigmoid"]
     if kinds != want_kinds:
         raise Wrong(f"keep the decoder's layers: {' → '.join(want_kinds)}; yours is {' → '.join(kinds)}.")
-    channels = [(m.in_channels, m.out_channels) for m in leaves if isinstance(m, nn.ConvTranspose2d)]
+    channels = [(m.in_channels, m.out_channels) for m in layers if isinstance(m, nn.ConvTranspose2d)]
     if channels != [(64, 32), (32, 16), (16, 1)]:
         raise Wrong(f"the layers' channels are {channels}; the decoder goes from 64 to 32, 16 and then 1 channel, "
                     "and each layer's in_channels must be what the layer before it makes.")
-    code = torch.rand(2, 64, 4, 4, generator=torch.Generator().manual_seed(904)).to(**_place(fixed_decoder))
+    code = torch.rand(2, 64, 4, 4, generator=torch.Generator().manual_seed(904)).to(**place(fixed_decoder))
     with torch.no_grad():
         out = call(copy_model(fixed_decoder), code, name="fixed_decoder")
     if not isinstance(out, torch.Tensor) or tuple(out.shape) != (2, 1, 28, 28):

@@ -143,6 +143,42 @@ def _order(q: Question):
     return (tail[0] != "q", int(digits) if digits else 0, tail)
 
 
+def place(model) -> dict:
+    """The device and dtype of a student's model's parameters, to build its inputs with ({} if it has none)."""
+    parameter = next(model.parameters(), None)
+    return {} if parameter is None else {"device": parameter.device, "dtype": parameter.dtype}
+
+
+def leaves(model) -> list:
+    """The modules of a model that hold no other modules: its layers, however they are nested."""
+    return [m for m in model.modules() if not list(m.children())]
+
+
+def as_tensor(value, name: str) -> torch.Tensor:
+    """A student's result as a float64 CPU tensor; Wrong if it is not tensor-like."""
+    try:
+        return torch.as_tensor(value).detach().to("cpu", torch.float64)
+    except (TypeError, ValueError, RuntimeError):
+        raise Wrong(f"{name} returned a {type(value).__name__}; it should return a tensor.") from None
+
+
+def run_recording_sizes(model, layers, x, name: str):
+    """Run a student's model on x, recording each layer's output (h, w): (output or None, sizes, Wrong or None).
+
+    A failure is returned, not raised, so a check can first report the wrong size that usually caused it.
+    """
+    sizes = []
+    hooks = [layer.register_forward_hook(lambda _, __, out: sizes.append(tuple(out.shape[-2:]))) for layer in layers]
+    try:
+        with torch.no_grad():
+            return call(model, x, name=name), sizes, None
+    except Wrong as problem:
+        return None, sizes, problem
+    finally:
+        for hook in hooks:
+            hook.remove()
+
+
 def copy_model(model):
     """A copy of the student's model for a check to run, so running it (BatchNorm statistics) leaves theirs alone."""
     try:
