@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from convlab.exercises.core import Wrong, as_tensor, leaves, place, run_recording_sizes
+from convlab.exercises.core import Wrong, as_tensor, expect_shape, leaves, place, run_recording_sizes
 
 
 def test_place_follows_the_models_parameters():
@@ -36,3 +36,11 @@ def test_run_recording_sizes_returns_a_failure_after_the_sizes_it_saw():
     assert out is None and sizes == [(6, 6)]
     assert isinstance(failed, Wrong) and "model(" in str(failed)
     assert all(not conv._forward_hooks for conv in convs)
+
+
+def test_expect_shape_names_what_ran_and_what_it_gave():
+    expect_shape(torch.zeros(2, 10), (2, 10), "the model")
+    with pytest.raises(Wrong, match=r"for 2 images the model gives \(2, 5\); it should give \(2, 10\)"):
+        expect_shape(torch.zeros(2, 5), (2, 10), "for 2 images the model")
+    with pytest.raises(Wrong, match=r"the model gives list; it should give \(2, 10\)"):
+        expect_shape([1, 2], (2, 10), "the model")

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from convlab.exercises.core import Wrong, as_int, as_shape, call, place, question, rng
+from convlab.exercises.core import Wrong, as_int, as_shape, call, expect_shape, place, question, rng
 
 # Question 01.q4's small example (a channel and a kernel slice of the CS231n demo).
 Q4_INPUT = [[1, 2, 0, 1, 2], [1, 0, 2, 2, 0], [2, 0, 0, 2, 2], [0, 0, 2, 2, 0], [2, 2, 2, 1, 2]]
@@ -79,12 +79,7 @@ def q3(output_size):
             cases.append((i, k, s, p))
     for i, k, s, p in cases:
         got = call(output_size, i, k, s, p)
-        if hasattr(got, "item") and getattr(got, "ndim", 1) == 0:
-            got = got.item()
-        if isinstance(got, float) and got.is_integer():
-            got = int(got)
-        if isinstance(got, bool) or not isinstance(got, int):
-            raise Wrong(f"output_size({i}, {k}, {s}, {p}) returned {got!r}; it should return a whole number (int).")
+        got = as_int(got, f"output_size({i}, {k}, {s}, {p})")
         if got != _torch_output_size(i, k, s, p):
             hint = " (the division rounds down)" if s > 1 else ""
             raise Wrong(f"wrong for i={i}, k={k}, s={s}, p={p}: got {got}, expected a different value{hint}.")
@@ -154,6 +149,4 @@ def q6(fixed_model):
     x = torch.rand(2, 3, 32, 32, generator=generator).to(**place(fixed_model))
     with torch.no_grad():
         out = call(fixed_model, x, name="fixed_model")
-    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (2, 10):
-        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-        raise Wrong(f"for a batch of 2 images of 3×32×32 the model gives {shape}; it should give (2, 10).")
+    expect_shape(out, (2, 10), "for a batch of 2 images of 3×32×32 the model")

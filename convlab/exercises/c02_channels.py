@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from convlab.exercises.core import Wrong, as_int, as_tensor, call, place, question
+from convlab.exercises.core import Wrong, as_int, as_tensor, call, expect_shape, place, question
 
 # Question 02.q2's example: a 2-channel 4×4 input, two kernels of two 3×3 slices, a bias per kernel.
 Q2_INPUT = [
@@ -161,6 +161,4 @@ def q5(prepare, fixed_model):
     photos = torch.randint(0, 256, (2, 32, 32, 3), generator=generator, dtype=torch.uint8)
     with torch.no_grad():
         out = call(fixed_model, _prepared(photos).to(**place(fixed_model)), name="fixed_model")
-    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (2, 10):
-        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-        raise Wrong(f"for a batch of 2 prepared 32×32 photos the model gives {shape}; it should give (2, 10).")
+    expect_shape(out, (2, 10), "for a batch of 2 prepared 32×32 photos the model")

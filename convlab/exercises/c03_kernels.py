@@ -12,7 +12,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from convlab.exercises.core import Wrong, as_int, as_shape, as_tensor, call, place, question, rng, run_recording_sizes
+from convlab.exercises.core import (
+    Wrong,
+    as_int,
+    as_shape,
+    as_tensor,
+    call,
+    expect_shape,
+    place,
+    question,
+    rng,
+    run_recording_sizes,
+)
 
 Q1_INPUT = (13, 17)
 Q1_LAYERS = {  # name: keyword arguments of nn.Conv2d(1, 1, ...)
@@ -201,6 +212,4 @@ def q5(fixed_model):
                         f"{want}×{want} its comment asks for.")
     if failed is not None:
         raise failed
-    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (2, 10):
-        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-        raise Wrong(f"for a batch of 2 images of 3×64×64 the model gives {shape}; it should give (2, 10).")
+    expect_shape(out, (2, 10), "for a batch of 2 images of 3×64×64 the model")

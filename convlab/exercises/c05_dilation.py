@@ -11,7 +11,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from convlab.exercises.core import Wrong, as_int, as_shape, as_tensor, call, place, question, rng, run_recording_sizes
+from convlab.exercises.core import (
+    Wrong,
+    as_int,
+    as_shape,
+    as_tensor,
+    call,
+    expect_shape,
+    place,
+    question,
+    rng,
+    run_recording_sizes,
+)
 
 Q1_SPAN = {"kernel_size": 3, "dilation": 4}
 Q1_OUT = {"kernel_size": (3, 5), "stride": 2, "padding": (2, 0), "dilation": (2, 3)}
@@ -108,10 +119,7 @@ def q3(receptive_field):
         want = _field_by_backprop(layers)
         got = call(receptive_field, [tuple(layer) for layer in layers])
         where = f"receptive_field({layers})"
-        if hasattr(got, "item") and getattr(got, "ndim", 1) == 0:
-            got = got.item()
-        if isinstance(got, bool) or not isinstance(got, int):
-            raise Wrong(f"{where} returned {got!r}; it should return a whole number (int).")
+        got = as_int(got, where)
         if got == want:
             continue
         if not layers:
@@ -188,7 +196,4 @@ def q5(fixed_model):
                         "should keep 32×32.")
     if failed is not None:
         raise failed
-    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (2, 5, 32, 32):
-        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-        raise Wrong(f"for a batch of 2 images of 3×32×32 the model gives {shape}; it should give "
-                    "(2, 5, 32, 32), five class scores per pixel.")
+    expect_shape(out, (2, 5, 32, 32), "for a batch of 2 images of 3×32×32 the model")

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from convlab.exercises.core import Wrong, call, copy_model, leaves, place, question
+from convlab.exercises.core import Wrong, call, copy_model, expect_shape, leaves, place, question
 
 POINTS = [-2.0, 0.0, 3.0]  # question 07.q1's x values
 LEAKY_SLOPE = 0.1
@@ -89,9 +89,7 @@ def q2(fixed_model):
     x = torch.randn(2, 1, 16, 16, generator=torch.Generator().manual_seed(702)).to(**place(fixed_model))
     with torch.no_grad():
         out = call(copy_model(fixed_model), x, name="fixed_model")
-    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (2, 1, 10, 10):
-        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-        raise Wrong(f"for a batch of 2 images of 1×16×16 the model gives {shape}; it should give (2, 1, 10, 10).")
+    expect_shape(out, (2, 1, 10, 10), "for a batch of 2 images of 1×16×16 the model")
 
 
 def _batch_norm_variants(y, gamma, beta, eps):

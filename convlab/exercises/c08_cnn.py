@@ -11,7 +11,7 @@ checking never moves the global RNG.
 import torch
 from torch import nn
 
-from convlab.exercises.core import Wrong, as_int, as_shape, call, copy_model, leaves, place, question, rng
+from convlab.exercises.core import Wrong, as_int, as_shape, call, copy_model, expect_shape, leaves, place, question, rng
 
 
 def _built(make):
@@ -131,9 +131,7 @@ def q3(fixed_model):
     x = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(803)).to(**place(fixed_model))
     with torch.no_grad():
         out = call(copy_model(fixed_model), x, name="fixed_model")
-    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (4, 10):
-        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-        raise Wrong(f"for a batch of 4 images of 3×32×32 the model gives {shape}; it should give (4, 10).")
+    expect_shape(out, (4, 10), "for a batch of 4 images of 3×32×32 the model")
 
 
 def _any_size_reference() -> nn.Module:
@@ -169,10 +167,7 @@ def q4(AnySizeNet):  # noqa: N803 - the student's class
         x = torch.rand(n, 1, h, w, generator=generator).to(**place(model))
         with torch.no_grad():
             out = call(model, x, name=f"AnySizeNet()(a batch of {n} images of 1×{h}×{w})")
-        if not isinstance(out, torch.Tensor) or tuple(out.shape) != (n, 10):
-            shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-            raise Wrong(f"for a batch of {n} images of 1×{h}×{w} AnySizeNet gives {shape}; it should give "
-                        f"({n}, 10).")
+        expect_shape(out, (n, 10), f"for a batch of {n} images of 1×{h}×{w} AnySizeNet")
 
 
 def _describe(layers) -> str:

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from convlab.exercises.core import Wrong, as_shape, call, copy_model, leaves, place, question, rng
+from convlab.exercises.core import Wrong, as_int, as_shape, call, copy_model, expect_shape, leaves, place, question, rng
 
 
 @question("09.q1", points=2, title="Predict the shapes", names=("weight_shape", "out_shape"))
@@ -104,13 +104,8 @@ def q3(transposed_output_size):
             cases.append(case)
     for i, k, s, p, a in cases:
         got = call(transposed_output_size, i, k, s, p, a)
-        if hasattr(got, "item") and getattr(got, "ndim", 1) == 0:
-            got = got.item()
-        if isinstance(got, float) and got.is_integer():
-            got = int(got)
         shown = f"transposed_output_size({i}, {k}, {s}, {p}, {a})"
-        if isinstance(got, bool) or not isinstance(got, int):
-            raise Wrong(f"{shown} returned {got!r}; it should return a whole number (int).")
+        got = as_int(got, shown)
         want = _torch_transposed_size(i, k, s, p, a)
         if got == want:
             continue
@@ -144,9 +139,7 @@ def q4(fixed_decoder):
     code = torch.rand(2, 64, 4, 4, generator=torch.Generator().manual_seed(904)).to(**place(fixed_decoder))
     with torch.no_grad():
         out = call(copy_model(fixed_decoder), code, name="fixed_decoder")
-    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (2, 1, 28, 28):
-        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-        raise Wrong(f"for a batch of 2 codes of 64×4×4 the decoder gives {shape}; it should give (2, 1, 28, 28).")
+    expect_shape(out, (2, 1, 28, 28), "for a batch of 2 codes of 64×4×4 the decoder")
 
 
 def _padding_cases() -> list:
@@ -174,10 +167,7 @@ def q5(output_padding_for):
                 raise Wrong(f"{shown} returned None, but an output_padding that ConvTranspose2d accepts gives "
                             f"size {target} there.")
             continue
-        if hasattr(got, "item") and getattr(got, "ndim", 1) == 0:
-            got = got.item()
-        if isinstance(got, bool) or not isinstance(got, int):
-            raise Wrong(f"{shown} returned {got!r}; it should return an int, or None when no output_padding works.")
+        got = as_int(got, shown)
         if not 0 <= got < s:
             raise Wrong(f"{shown} returned {got}, which ConvTranspose2d refuses: output_padding must be at least 0 "
                         "and smaller than the stride.")

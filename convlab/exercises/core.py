@@ -106,6 +106,14 @@ def as_int(value, name: str) -> int:
     return value
 
 
+def expect_shape(out, want: tuple, what: str) -> None:
+    """Wrong unless out is a tensor of shape want; what names the run ("for a batch of 2 images the model")."""
+    if isinstance(out, torch.Tensor) and tuple(out.shape) == tuple(want):
+        return
+    shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+    raise Wrong(f"{what} gives {shape}; it should give {tuple(want)}.")
+
+
 def chapter_module_path(chapter: str) -> Path:
     """convlab/exercises/cNN_topic.py for chapter 'NN' (or a stem 'NN_topic')."""
     number = chapter[:2]
