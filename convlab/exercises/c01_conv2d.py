@@ -1,15 +1,18 @@
 """Checks for chapter 01's exercises (solutions/01_conv2d.ipynb): nn.Conv2d, its weight and bias,
-the output-size formula, one output value by hand, a loop convolution and a broken model.
+counting parameters, which input sizes give an output size, one output value by hand, a loop
+convolution and a broken model.
 
-Expected values come from torch itself (layers on the 'meta' device for shapes, F.conv2d for
-values); random cases come from private generators, so checking never moves the global RNG.
+Every check receives Answers (convlab.exercises.answers) and computes its reference with torch
+itself: layers on the 'meta' device for shapes, F.conv2d for values, the task's architecture
+loaded with the student's weights for a model.
 """
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from convlab.exercises.core import Wrong, as_int, as_shape, call, expect_shape, place, question, rng
+from convlab.exercises.core import (Wrong, as_int, as_shape, built, call, expect_close, generator, judge_model,
+                                    question, same, sweep)
 
 # Question 01.q4's small example (a channel and a kernel slice of the CS231n demo).
 Q4_INPUT = [[1, 2, 0, 1, 2], [1, 0, 2, 2, 0], [2, 0, 0, 2, 2], [0, 0, 2, 2, 0], [2, 2, 2, 1, 2]]
@@ -46,46 +49,89 @@ def q1(out_shape, weight_shape, bias_shape):
         raise Wrong("bias_shape is wrong: the bias holds one number per output channel.")
 
 
-@question("01.q2", points=2, title="Count the parameters", names=("n_params",))
-def q2(n_params):
-    layer = _meta_conv(64, 128, 4, stride=2, padding=1)
-    want = sum(p.numel() for p in layer.parameters())
-    got = as_int(n_params, "n_params")
-    if got == want:
-        return
-    if got == layer.weight.numel():
-        raise Wrong("n_params counts the weight only: the layer has a bias too.")
-    if got == layer.weight.numel() + 64:
-        raise Wrong("n_params is off in the bias: there is one bias value per output channel.")
-    if got == want - 128 * 64 * 16 + 128 * 16 + 128:
-        raise Wrong("n_params is too small: each kernel has one 4×4 slice per input channel.")
-    raise Wrong(f"n_params = {got} is not the layer's parameter count; stride and padding do not change it.")
+def _torch_params(c_in, c_out, kernel_size, bias) -> tuple:
+    """(all parameters, weights only) of the layer, counted by torch."""
+    layer = _meta_conv(c_in, c_out, kernel_size, bias=bias)
+    return sum(p.numel() for p in layer.parameters()), layer.weight.numel()
 
 
-def _torch_output_size(i, k, s, p) -> int:
+def _draw_layer(draw):
+    k = draw.randint(1, 7) if draw.random() < 0.6 else (draw.randint(1, 7), draw.randint(1, 7))
+    return draw.randint(1, 256), draw.randint(1, 256), k, draw.random() < 0.7
+
+
+@question("01.q2", points=2, title="Count the parameters", names=("count_params",))
+def q2(count_params):
+    fixed = [(64, 128, 4, True), (3, 8, 5, True), (1, 1, 1, False), (3, 16, (3, 5), True), (16, 3, (1, 7), False),
+             (128, 64, 3, True), (7, 2, (2, 1), True)]
+    for c_in, c_out, k, bias in sweep(fixed, _draw_layer, 30, seed=102):
+        shown = f"count_params({c_in}, {c_out}, {k!r}, bias={bias})"
+        got = as_int(call(count_params, c_in, c_out, k, bias=bias, name="count_params"), shown)
+        want, weights = _torch_params(c_in, c_out, k, bias)
+        if got == want:
+            continue
+        if bias and got == weights:
+            raise Wrong(f"{shown} counts the weights only: with bias=True there is one bias per output channel.")
+        if not bias and got == weights + c_out:
+            raise Wrong(f"{shown} counts a bias, but bias=False means the layer has none.")
+        if isinstance(k, tuple) and k[0] != k[1] and got in (_torch_params(c_in, c_out, k[0], bias)[0],
+                                                             _torch_params(c_in, c_out, k[1], bias)[0]):
+            raise Wrong(f"{shown} is wrong: a kernel_size (kH, kW) has kH × kW weights per slice.")
+        raise Wrong(f"{shown} returned {got}, which is not the layer's parameter count: one kernel per output "
+                    "channel, each with one slice per input channel.")
+
+
+def _output_size(i, k, s, p) -> int:
+    """What torch computes for an input of height i (0 when the kernel does not fit)."""
+    if i + 2 * p < k:
+        return 0
     x = torch.empty(1, 1, i, 1, device="meta")
     w = torch.empty(1, 1, k, 1, device="meta")
     return F.conv2d(x, w, stride=(s, 1), padding=(p, 0)).shape[2]
 
 
-@question("01.q3", points=3, title="The output-size formula", names=("output_size",))
-def q3(output_size):
-    cases = [(28, 3, 1, 0), (4, 3, 1, 0), (5, 3, 2, 0), (5, 3, 2, 1), (6, 3, 2, 1), (7, 3, 2, 0),
-             (32, 5, 1, 2), (304, 7, 2, 3), (5, 4, 1, 2), (1, 1, 1, 0), (10, 3, 3, 0), (3, 5, 1, 1)]
-    draw = rng(103)
-    while len(cases) < 40:
-        i, k, s, p = draw.randint(1, 64), draw.randint(1, 9), draw.randint(1, 4), draw.randint(0, 4)
-        if i + 2 * p >= k:
-            cases.append((i, k, s, p))
-    for i, k, s, p in cases:
-        got = call(output_size, i, k, s, p)
-        got = as_int(got, f"output_size({i}, {k}, {s}, {p})")
-        if got != _torch_output_size(i, k, s, p):
-            hint = " (the division rounds down)" if s > 1 else ""
-            raise Wrong(f"wrong for i={i}, k={k}, s={s}, p={p}: got {got}, expected a different value{hint}.")
-    got = call(output_size, 28, 3)
-    if got != _torch_output_size(28, 3, 1, 0):
-        raise Wrong("output_size(28, 3) is wrong: stride should default to 1 and padding to 0.")
+def _input_range(o, k, s, p):
+    """(smallest, largest) input height with output height o, by asking torch about every candidate."""
+    found = [i for i in range(1, o * s + k + 2) if _output_size(i, k, s, p) == o]
+    return (found[0], found[-1]) if found else None
+
+
+def _draw_range_case(draw):
+    return draw.randint(1, 40), draw.randint(1, 9), draw.randint(1, 4), draw.randint(0, 4)
+
+
+@question("01.q3", points=3, title="The output-size formula", names=("input_range",))
+def q3(input_range):
+    fixed = [(28, 3, 1, 0), (3, 3, 2, 1), (14, 4, 2, 1), (1, 3, 1, 1), (1, 5, 2, 0), (2, 3, 3, 0), (5, 1, 1, 0),
+             (1, 3, 1, 2), (10, 7, 4, 3)]
+    for o, k, s, p in sweep(fixed, _draw_range_case, 36, seed=103):
+        shown = f"input_range({o}, {k}, {s}, {p})"
+        got = value_of_call(input_range, shown, o, k, s, p)
+        want = _input_range(o, k, s, p)
+        if got == want:
+            continue
+        if want is None:
+            raise Wrong(f"{shown} returned {got!r}, but no input height gives that output: return None.")
+        if got is None or len(got) != 2 or not all(type(v) is int for v in got):
+            raise Wrong(f"{shown} returned {got!r}; it should return a pair (smallest, largest) of ints.")
+        if got[0] == got[1] and s > 1:
+            raise Wrong(f"{shown} gives a single input height, but with stride {s} the division rounds down: "
+                        "several input heights give the same output.")
+        raise Wrong(f"{shown} returned {got}; some input heights in that range give a different output, or some "
+                    "outside it give this one.")
+    got = value_of_call(input_range, "input_range(26, 3)", 26, 3)
+    if got != _input_range(26, 3, 1, 0):
+        raise Wrong("input_range(26, 3) is wrong: stride should default to 1 and padding to 0.")
+
+
+def value_of_call(function, shown, *args):
+    """A call's result as None or a tuple of its items (lists are accepted for pairs)."""
+    got = call(function, *args, name=shown.split("(")[0])
+    if isinstance(got, list):
+        got = tuple(got)
+    if got is not None and not isinstance(got, tuple):
+        raise Wrong(f"{shown} returned {got!r}; it should return a pair (smallest, largest), or None.")
+    return got
 
 
 @question("01.q4", points=2, title="One output value by hand", names=("value",))
@@ -111,42 +157,33 @@ def q4(value):
 
 @question("01.q5", points=3, title="A convolution with loops", names=("conv2d_single",))
 def q5(conv2d_single):
-    generator = torch.Generator().manual_seed(105)
+    random_tensors = generator(105)
     for (h, w), (kh, kw) in [((5, 5), (3, 3)), ((6, 8), (2, 3)), ((4, 4), (4, 4)), ((7, 5), (1, 1)), ((3, 9), (3, 2))]:
-        x = torch.randn(h, w, generator=generator)
-        kernel = torch.randn(kh, kw, generator=generator)
-        want = F.conv2d(x[None, None], kernel[None, None])[0, 0]
-        got = call(conv2d_single, x.clone(), kernel.clone())
+        x = torch.randn(h, w, generator=random_tensors)
+        kernel = torch.randn(kh, kw, generator=random_tensors)
+        want = F.conv2d(x[None, None].double(), kernel[None, None].double())[0, 0]
+        where = f"conv2d_single on a {h}×{w} input and a {kh}×{kw} kernel"
+        got = call(conv2d_single, x, kernel, name="conv2d_single")
         try:
-            got = torch.as_tensor(got, dtype=torch.float32).cpu()
-        except (TypeError, ValueError, RuntimeError):
-            raise Wrong(f"conv2d_single returned a {type(got).__name__}; it should return a 2-D tensor.") from None
-        where = f"for a {h}×{w} input and a {kh}×{kw} kernel"
-        if tuple(got.shape) != tuple(want.shape):
-            raise Wrong(f"wrong shape {where}: got {tuple(got.shape)}, expected a different shape.")
-        if torch.allclose(got, want, atol=1e-4):
-            continue
-        flipped = F.conv2d(x[None, None], kernel.flip(0, 1)[None, None])[0, 0]
-        if torch.allclose(got, flipped, atol=1e-4):
-            raise Wrong(f"wrong values {where}: you flipped the kernel; conv2d does not flip it "
-                        "(it is a cross-correlation).")
-        raise Wrong(f"wrong values {where}: each output is the sum of the window times the kernel.")
+            expect_close(got, want, where)
+        except Wrong:
+            flipped = F.conv2d(x[None, None].double(), kernel.flip(0, 1)[None, None].double())[0, 0]
+            if isinstance(got, torch.Tensor) and same(got, flipped):
+                raise Wrong(f"{where} flips the kernel; conv2d does not flip it (it is a cross-correlation).") from None
+            raise
+
+
+def _fixed_architecture() -> nn.Sequential:
+    """The broken model's layers with its two mistakes corrected (the student's weights are loaded into it)."""
+    return nn.Sequential(
+        nn.Conv2d(3, 16, kernel_size=3, padding=1), nn.ReLU(), nn.Conv2d(16, 32, kernel_size=3, padding=1), nn.ReLU(),
+        nn.MaxPool2d(2), nn.Flatten(), nn.Linear(32 * 16 * 16, 10))
 
 
 @question("01.q6", points=3, title="Fix a broken model", names=("fixed_model",))
 def q6(fixed_model):
-    if not isinstance(fixed_model, nn.Module):
-        raise Wrong(f"fixed_model should be an nn.Module (e.g. an nn.Sequential), got {type(fixed_model).__name__}.")
-    convs = [m for m in fixed_model.modules() if isinstance(m, nn.Conv2d)]
-    if [c.out_channels for c in convs] != [16, 32] or any(c.kernel_size != (3, 3) for c in convs):
-        raise Wrong("keep the layers of the broken model: two 3×3 convolutions making 16 and then 32 channels.")
-    if not any(isinstance(m, nn.MaxPool2d) for m in fixed_model.modules()):
-        raise Wrong("keep the layers of the broken model: the max pooling is missing.")
-    linears = [m for m in fixed_model.modules() if isinstance(m, nn.Linear)]
-    if not linears or linears[-1].out_features != 10:
-        raise Wrong("the model should end with a Linear layer giving 10 scores.")
-    generator = torch.Generator().manual_seed(106)
-    x = torch.rand(2, 3, 32, 32, generator=generator).to(**place(fixed_model))
-    with torch.no_grad():
-        out = call(fixed_model, x, name="fixed_model")
-    expect_shape(out, (2, 10), "for a batch of 2 images of 3×32×32 the model")
+    random_tensors = generator(106)
+    probes = [torch.rand(2, 3, 32, 32, generator=random_tensors), torch.randn(1, 3, 32, 32, generator=random_tensors)]
+    judge_model(fixed_model, built(_fixed_architecture), probes, "fixed_model")
+
+

@@ -1,14 +1,20 @@
-"""The question registry, the Wrong verdict and the self-check that students run.
+"""The question registry, the Wrong verdict, the self-check, and what every check shares.
 
 A chapter's checks live in convlab/exercises/cNN_topic.py (see README.md in this
-folder) and register themselves with @question. check("01.q3", output_size)
-loads chapter 01's module on first use, runs the check and prints a verdict
-without ever printing the expected answer. The grader runs the same check
-functions (evaluate) inside each submission's kernel.
+folder) and register themselves with @question. A check receives one
+`answers.Answer` per name the question asks for: a proxy that asks the student's
+side for plain data (a value, a call on inputs the check chose, a state_dict).
+The check computes its reference itself, with its own torch, and compares with
+exact types. The same check runs in the student's notebook (`check(...)`, a
+local channel) and in the grader (a channel to a sandbox), so both see the same.
+
+Shared here: `sweep` (fixed cases, then random ones), `same`/`expect_close` (the
+one tolerance policy), `call`, the `as_*` readers, and `judge_model` (a model is
+judged by its outputs on probe inputs, compared with the task's architecture
+loaded with the student's weights).
 """
 
 import contextlib
-import copy
 import importlib.util
 import random
 import re
@@ -18,9 +24,15 @@ from pathlib import Path
 
 import torch
 
+from convlab.exercises import wire
+from convlab.exercises.answers import Answer, LocalChannel, Unanswerable
+
 QID = re.compile(r"^(\d\d)\.([a-z]\w*)$")
 HERE = Path(__file__).resolve().parent
 REGISTRY: dict = {}  # qid -> Question
+# One tolerance policy for every float comparison: the reference is float64, the answer may be float32.
+RTOL, ATOL = 1e-4, 1e-5
+_SALT = [0]  # mixed into every check's random cases; the grader draws a secret one per batch
 
 
 class Wrong(Exception):  # noqa: N818 - a verdict, not an error
@@ -31,13 +43,21 @@ class NotAnswered(Wrong):
     """The answer still raises NotImplementedError."""
 
 
+class Undefined(Wrong):
+    """A name the question asks for is not defined in the notebook."""
+
+    def __init__(self, name: str):
+        super().__init__(f"`{name}` is not defined")
+        self.name = name
+
+
 @dataclass(frozen=True)
 class Question:
     qid: str
     points: int
     title: str
     names: tuple
-    check: object  # the check function, called with the answers in names' order
+    check: object  # the check function, called with one Answer per name, in names' order
 
     @property
     def chapter(self) -> str:
@@ -63,55 +83,197 @@ def question(qid: str, points: int, title: str, names):
     return register
 
 
+# --- random cases ---------------------------------------------------------------------------
+
+
+def set_salt(salt: int) -> None:
+    """The grader's secret per batch: random cases a student cannot know in advance (0: the self-check's)."""
+    _SALT[0] = int(salt)
+
+
 def rng(seed: int) -> random.Random:
     """A private random generator for a check (never the global one)."""
-    return random.Random(seed)
+    return random.Random(seed * 1_000_003 + _SALT[0])
+
+
+def generator(seed: int) -> torch.Generator:
+    """A private torch generator for a check's random tensors (never the global one)."""
+    return torch.Generator().manual_seed((seed * 1_000_003 + _SALT[0]) % (2**63))
+
+
+def sweep(fixed, draw, total: int, seed: int) -> list:
+    """The fixed cases, then random ones from draw(rng) (None rejects a draw) up to total cases."""
+    cases, random_cases = list(fixed), rng(seed)
+    for _ in range(50 * total):
+        if len(cases) >= total:
+            break
+        case = draw(random_cases)
+        if case is not None:
+            cases.append(case)
+    return cases
+
+
+# --- reading answers ------------------------------------------------------------------------
+
+
+def value_of(answer):
+    """The plain data behind an Answer (or a value already plain)."""
+    return answer.value() if isinstance(answer, Answer) else answer
 
 
 def call(function, *args, name=None, **kwargs):
-    """Call a student's function; any exception becomes a Wrong that names the call (as `name`)."""
-    name = name or getattr(function, "__name__", None) or "your answer"
-    if not callable(function):
-        raise Wrong(f"{name} should be a function, but it is a {type(function).__name__}.")
-    try:
-        return function(*args, **kwargs)
-    except NotImplementedError:
-        raise NotAnswered(f"{name} still raises NotImplementedError: not answered yet.") from None
-    except Wrong:
-        raise
-    except Exception as problem:  # noqa: BLE001 - any student error is feedback
-        shown = ", ".join([_short(a) for a in args] + [f"{k}={_short(v)}" for k, v in kwargs.items()])
-        raise Wrong(f"{name}({shown}) raised {type(problem).__name__}: {_clip(str(problem))}") from None
+    """Call a student's function (an Answer) on args; its errors become a Wrong that names the call."""
+    if not isinstance(function, Answer):
+        raise TypeError("call() takes an Answer")
+    kind = function.describe()
+    if not kind.callable:
+        raise Wrong(f"{name or function.label} should be a function, but it is a {kind.type}.")
+    shown = None
+    if name:
+        shown = f"{name}({', '.join([short(a) for a in args] + [f'{k}={short(v)}' for k, v in kwargs.items()])})"
+    return function.run(*args, kwargs=kwargs, shown=shown)
 
 
 def as_shape(value, name: str) -> tuple:
     """A shape given as a tuple, list or torch.Size, as a tuple of ints; Wrong otherwise."""
-    try:
-        shape = tuple(value)
-    except TypeError:
-        raise Wrong(f"{name} should be a shape such as (1, 2, 3), got {_short(value)}.") from None
-    if not all(isinstance(v, int) and not isinstance(v, bool) for v in shape):
-        raise Wrong(f"{name} should hold whole numbers, got {_short(value)}.")
-    return shape
+    value = value_of(value)
+    if not isinstance(value, (tuple, list)):
+        raise Wrong(f"{name} should be a shape such as (1, 2, 3), got {short(value)}.")
+    if not all(type(v) is int for v in value):
+        raise Wrong(f"{name} should hold whole numbers, got {short(value)}.")
+    return tuple(value)
 
 
 def as_int(value, name: str) -> int:
     """An int answer (a whole float or a 0-d integer tensor is accepted); Wrong otherwise."""
-    if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
-        value = value.item()
-    if isinstance(value, float) and value.is_integer():
+    value = value_of(value)
+    if isinstance(value, torch.Tensor) and value.ndim == 0 and not value.is_floating_point():
+        value = int(value.item()) if value.dtype != torch.bool else value.item()
+    if type(value) is float and value.is_integer():
         value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise Wrong(f"{name} should be a whole number, got {_short(value)}.")
+    if type(value) is not int:
+        raise Wrong(f"{name} should be a whole number, got {short(value)}.")
     return value
+
+
+def as_number(value, name: str) -> float:
+    """A real number answer (int, float or a 0-d tensor) as a float; Wrong otherwise."""
+    value = value_of(value)
+    if isinstance(value, torch.Tensor) and value.ndim == 0 and value.dtype != torch.bool:
+        value = value.item()
+    if type(value) not in (int, float):
+        raise Wrong(f"{name} should be a number, got {short(value)}.")
+    return float(value)
+
+
+def as_tensor(value, name: str) -> torch.Tensor:
+    """A result as a float64 CPU tensor (nested lists of numbers are accepted); Wrong otherwise."""
+    value = value_of(value)
+    if isinstance(value, torch.Tensor):
+        if value.is_complex() or value.dtype == torch.bool:
+            raise Wrong(f"{name} gave a tensor of {value.dtype}; it should give real numbers.")
+        return value.to(torch.float64)
+    if isinstance(value, (list, tuple, int, float)) and not isinstance(value, bool):
+        try:
+            return torch.tensor(value, dtype=torch.float64)
+        except (TypeError, ValueError, RuntimeError):
+            pass
+    raise Wrong(f"{name} gave {short(value)}; it should give a tensor.")
 
 
 def expect_shape(out, want: tuple, what: str) -> None:
     """Wrong unless out is a tensor of shape want; what names the run ("for a batch of 2 images the model")."""
     if isinstance(out, torch.Tensor) and tuple(out.shape) == tuple(want):
         return
-    shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+    shape = tuple(out.shape) if isinstance(out, torch.Tensor) else short(out)
     raise Wrong(f"{what} gives {shape}; it should give {tuple(want)}.")
+
+
+def same(got: torch.Tensor, want: torch.Tensor) -> bool:
+    """The tolerance policy: same shape, and close within RTOL/ATOL relative to the reference's scale."""
+    if tuple(got.shape) != tuple(want.shape):
+        return False
+    got, want = got.to(torch.float64), want.to(torch.float64)
+    scale = max(1.0, float(want.abs().max())) if want.numel() else 1.0
+    return bool(torch.allclose(got, want, rtol=RTOL, atol=ATOL * scale, equal_nan=True))
+
+
+def expect_close(got, want: torch.Tensor, what: str) -> torch.Tensor:
+    """Wrong unless got (any tensor-like) has want's shape and values (the tolerance policy); got as float64."""
+    got = as_tensor(got, what)
+    expect_shape(got, tuple(want.shape), what)
+    if not same(got, want):
+        raise Wrong(f"{what} gives the right shape but wrong values.")
+    return got
+
+
+def expect_module(answer: Answer, name: str) -> None:
+    kind = answer.describe()
+    if not kind.module:
+        raise Wrong(f"{name} should be an nn.Module (e.g. an nn.Sequential), got a {kind.type}.")
+
+
+def expect_module_class(answer: Answer, name: str) -> None:
+    kind = answer.describe()
+    if not kind.module_class:
+        raise Wrong(f"{name} should be a class that subclasses nn.Module, got a {kind.type}.")
+    if not kind.has_forward:
+        raise Wrong(f"{name} has no forward method: define forward(self, x), which computes the output.")
+
+
+# --- models: judged by behaviour --------------------------------------------------------------
+
+
+def built(make):
+    """make() with the global RNG restored afterwards (building layers draws their initial weights)."""
+    with torch.random.fork_rng(devices=[]):
+        return make()
+
+
+def load_by_order(model: torch.nn.Module, pairs: list, name: str) -> torch.nn.Module:
+    """model (the task's architecture) with the student's parameters and buffers, matched in order."""
+    mine = list(model.state_dict().items())
+    theirs = [(n, t) for n, t in pairs if not n.endswith("num_batches_tracked")]
+    mine_kept = [(n, t) for n, t in mine if not n.endswith("num_batches_tracked")]
+    if len(theirs) != len(mine_kept):
+        raise Wrong(f"{name} holds {len(theirs)} weight tensors (parameters and buffers); the architecture "
+                    f"the task describes holds {len(mine_kept)}: check its layers.")
+    state = dict(mine)
+    for index, ((their_name, tensor), (my_name, reference)) in enumerate(zip(theirs, mine_kept)):
+        if tuple(tensor.shape) != tuple(reference.shape):
+            raise Wrong(f"{name}'s weight tensor number {index + 1} (`{their_name}`) has shape "
+                        f"{tuple(tensor.shape)}, which does not fit the architecture the task describes there.")
+        state[my_name] = tensor.to(reference.dtype)
+    model.load_state_dict(state)
+    return model
+
+
+def judge_model(answer: Answer, expected: torch.nn.Module, inputs, name: str) -> None:
+    """The student's model must compute what the task's architecture computes with the student's own weights.
+
+    expected: the architecture the question asks for (built on this side); inputs: probe tensors.
+    """
+    expect_module(answer, name)
+    load_by_order(expected, answer.state_dict(), name)
+    expected.eval()
+    for x in inputs:
+        shown = f"{name} on a batch of shape {tuple(x.shape)}"
+        got = answer.run(x, no_grad=True, eval=True, copy=True, place=True, shown=shown)
+        with torch.no_grad():
+            want = expected(x.to(torch.float64) if _is_double(expected) else x)
+        got = as_tensor(got, shown)
+        expect_shape(got, tuple(want.shape), shown)
+        if not same(got, want):
+            raise Wrong(f"{shown} computes something else than the task's layers with your weights: "
+                        "check the order and kind of the layers (an activation or a pooling missing or extra?).")
+
+
+def _is_double(model) -> bool:
+    parameter = next(model.parameters(), None)
+    return parameter is not None and parameter.dtype == torch.float64
+
+
+# --- chapters -------------------------------------------------------------------------------
 
 
 def chapter_module_path(chapter: str) -> Path:
@@ -142,57 +304,16 @@ def load_chapter(chapter: str) -> list:
 
 def questions(chapter: str) -> list:
     """The registered questions of chapter NN, in question order."""
-    return sorted((q for q in REGISTRY.values() if q.chapter == chapter[:2]), key=_order)
+    return sorted((q for q in REGISTRY.values() if q.chapter == chapter[:2]), key=order)
 
 
-def _order(q: Question):
+def order(q: Question):
     tail = q.qid[3:]
     digits = re.sub(r"\D", "", tail)
     return (tail[0] != "q", int(digits) if digits else 0, tail)
 
 
-def place(model) -> dict:
-    """The device and dtype of a student's model's parameters, to build its inputs with ({} if it has none)."""
-    parameter = next(model.parameters(), None)
-    return {} if parameter is None else {"device": parameter.device, "dtype": parameter.dtype}
-
-
-def leaves(model) -> list:
-    """The modules of a model that hold no other modules: its layers, however they are nested."""
-    return [m for m in model.modules() if not list(m.children())]
-
-
-def as_tensor(value, name: str) -> torch.Tensor:
-    """A student's result as a float64 CPU tensor; Wrong if it is not tensor-like."""
-    try:
-        return torch.as_tensor(value).detach().to("cpu", torch.float64)
-    except (TypeError, ValueError, RuntimeError):
-        raise Wrong(f"{name} returned a {type(value).__name__}; it should return a tensor.") from None
-
-
-def run_recording_sizes(model, layers, x, name: str):
-    """Run a student's model on x, recording each layer's output (h, w): (output or None, sizes, Wrong or None).
-
-    A failure is returned, not raised, so a check can first report the wrong size that usually caused it.
-    """
-    sizes = []
-    hooks = [layer.register_forward_hook(lambda _, __, out: sizes.append(tuple(out.shape[-2:]))) for layer in layers]
-    try:
-        with torch.no_grad():
-            return call(model, x, name=name), sizes, None
-    except Wrong as problem:
-        return None, sizes, problem
-    finally:
-        for hook in hooks:
-            hook.remove()
-
-
-def copy_model(model):
-    """A copy of the student's model for a check to run, so running it (BatchNorm statistics) leaves theirs alone."""
-    try:
-        return copy.deepcopy(model)
-    except Exception:  # noqa: BLE001 - a model that cannot be copied is run as it is
-        return model
+# --- judging --------------------------------------------------------------------------------
 
 
 @contextlib.contextmanager
@@ -206,21 +327,21 @@ def _one_thread():
         torch.set_num_threads(threads)
 
 
-def evaluate(q: Question, answers: tuple) -> tuple:
-    """Run question q's check on the answers: (passed, reason). Never raises for student errors."""
+def evaluate(q: Question, channel) -> tuple:
+    """Run question q's check against the answers behind channel: (passed, reason). Never raises for student errors.
+
+    Exceptions of the channel itself (a sandbox that died or ran out of time) pass through to the grader.
+    """
+    answers = tuple(Answer(channel, name) for name in q.names)
     try:
-        with _one_thread():
+        with _one_thread(), torch.random.fork_rng(devices=[]):
             q.check(*answers)
-    except NotAnswered as problem:
-        return False, str(problem)
-    except NotImplementedError:
-        return False, "not answered yet (your answer still raises NotImplementedError)."
     except Wrong as problem:
-        return False, str(problem)
-    except RecursionError:
-        return False, "your answer recursed too deeply (RecursionError)."
-    except Exception as problem:  # noqa: BLE001 - the answer broke the check: that is feedback
-        return False, f"checking your answer raised {type(problem).__name__}: {_clip(str(problem))}"
+        return False, str(problem) if str(problem).endswith((".", ")")) else f"{problem}."
+    except Unanswerable as problem:
+        return False, f"the notebook's reply could not be read ({problem}); graded 0."
+    except (wire.WireError, RecursionError) as problem:
+        return False, f"your answer could not be checked ({type(problem).__name__}: {clip(str(problem))})."
     return True, "correct"
 
 
@@ -263,7 +384,7 @@ def check(qid: str, *answers) -> Verdict:
     q = REGISTRY[qid]
     if len(answers) != len(q.names):
         raise TypeError(f"check({qid!r}, ...) takes {len(q.names)} answer(s): {', '.join(q.names)}")
-    passed, reason = evaluate(q, answers)
+    passed, reason = evaluate(q, LocalChannel(dict(zip(q.names, answers))))
     if passed:
         print(f"✓ {qid}: correct ({q.points} point{'s' if q.points != 1 else ''})")
     else:
@@ -271,13 +392,16 @@ def check(qid: str, *answers) -> Verdict:
     return Verdict(qid, passed, reason)
 
 
-def _short(value, limit: int = 60) -> str:
+def short(value, limit: int = 60) -> str:
+    if isinstance(value, dict) and "$layer" in value:
+        body = value["$layer"]
+        return f"{body.get('type')}(...)"
     if hasattr(value, "shape") and hasattr(value, "dtype"):
         return f"<{type(value).__name__} of shape {tuple(value.shape)}>"
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _clip(text: str, limit: int = 300) -> str:
+def clip(text: str, limit: int = 300) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
