@@ -58,10 +58,11 @@ def _parser() -> argparse.ArgumentParser:
     assign.add_argument("--exercises", default="exercises", help="folder to write the exercises into")
     assign.set_defaults(run=_assign)
 
-    grade = commands.add_parser("grade", help="grade submissions in fresh kernels; table, JSON, CSV")
+    grade = commands.add_parser("grade", help="grade submissions, each in its own sandbox; table, JSON, CSV")
     grade.add_argument("paths", nargs="+", metavar="PATH", help="notebooks, or folders of notebooks")
     grade.add_argument("--json", dest="json_path", metavar="FILE", help="write every result as JSON")
-    grade.add_argument("--csv", dest="csv_path", metavar="FILE", help="write a gradebook: one row per student")
+    grade.add_argument("--csv", dest="csv_path", metavar="FILE",
+                       help="write a plain gradebook: one row per student per chapter, a column per question")
     grade.add_argument("--timeout", type=float, default=120, metavar="S", help="whole-submission limit (120)")
     grade.add_argument("--cell-timeout", type=float, default=30, metavar="S", help="per-cell limit (30)")
     grade.add_argument("--check-timeout", type=float, default=10, metavar="S", help="per-question check limit (10)")
@@ -70,6 +71,10 @@ def _parser() -> argparse.ArgumentParser:
     grade.add_argument("--extra-checks", metavar="DIR", help="folder of .py files registering more questions")
     grade.add_argument("--memory", type=int, default=2048, metavar="MB", help="memory a submission may add (2048)")
     grade.add_argument("--quiet", "-q", action="store_true", help="do not print the tables")
+    grade.add_argument("--resume", action="store_true",
+                       help="keep the finished results in the --json file and grade only the rest")
+    grade.add_argument("--no-sandbox", dest="sandbox", action="store_false",
+                       help="grade without a sandbox where none can be made (marked untrusted in every output)")
     grade.set_defaults(run=_grade)
     return parser
 
@@ -113,11 +118,12 @@ def _assign(args) -> int:
 
 
 def _grade(args) -> int:
-    from convlab.exercises.grade import grade
+    from convlab.grading.batch import grade
 
     return grade(args.paths, json_path=args.json_path, csv_path=args.csv_path, timeout=args.timeout,
                  cell_timeout=args.cell_timeout, check_timeout=args.check_timeout, jobs=args.jobs,
-                 chapter=args.chapter, extra_checks=args.extra_checks, memory_mb=args.memory, quiet=args.quiet)
+                 chapter=args.chapter, extra_checks=args.extra_checks, memory_mb=args.memory, quiet=args.quiet,
+                 use_sandbox=args.sandbox, resume=args.resume)
 
 
 if __name__ == "__main__":

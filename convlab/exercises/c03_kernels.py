@@ -2,8 +2,10 @@
 and padding modes, cross-correlation against true convolution, the padding for a target size,
 padding='same' by hand and a broken model whose paddings are wrong.
 
-Expected values come from torch itself (nn.Conv2d layers and F.conv2d run on small CPU tensors);
-random cases come from private generators, so checking never moves the global RNG.
+Every check receives Answers (convlab.exercises.answers) and computes its reference with torch
+itself: nn.Conv2d layers and F.conv2d run on small CPU tensors, the task's architecture loaded with
+the student's weights for a model. Random cases come from private generators, so checking never
+moves the global RNG.
 """
 
 import warnings
@@ -12,17 +14,24 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from convlab.exercises import wire
 from convlab.exercises.core import (
     Wrong,
     as_int,
     as_shape,
     as_tensor,
+    built,
     call,
+    expect_module,
     expect_shape,
-    place,
+    generator,
+    judge_model,
+    load_by_order,
     question,
-    rng,
-    run_recording_sizes,
+    same,
+    short,
+    sweep,
+    value_of,
 )
 
 Q1_INPUT = (13, 17)
@@ -39,6 +48,11 @@ Q2_KERNEL = [[2, 0, 0], [1, 0, -1], [0, 0, -3]]
 Q2_AT = (0, 1)
 
 
+def _kind(value) -> str:
+    """What a value is, as a student would name it ("a dict", "a function")."""
+    return f"a {value.type if isinstance(value, wire.Described) else type(value).__name__}"
+
+
 def _cpu_layer(*args, **options) -> nn.Conv2d:
     """A real nn.Conv2d on the CPU with zero weights, built without drawing from the global RNG."""
     layer = nn.Conv2d(*args, device="meta", **options)
@@ -50,11 +64,9 @@ def _cpu_layer(*args, **options) -> nn.Conv2d:
 
 @question("03.q1", points=2, title="Predict the output sizes", names=("out_sizes",))
 def q1(out_sizes):
-    try:
-        answers = list(out_sizes)
-    except TypeError:
-        raise Wrong(f"out_sizes should be a list of four (height, width) pairs, got {type(out_sizes).__name__}.") \
-            from None
+    answers = value_of(out_sizes)
+    if not isinstance(answers, (list, tuple)):
+        raise Wrong(f"out_sizes should be a list of four (height, width) pairs, got {_kind(answers)}.")
     if len(answers) != len(Q1_LAYERS):
         raise Wrong(f"out_sizes has {len(answers)} entries; give one (height, width) pair per layer, A to D.")
     x = torch.zeros(1, 1, *Q1_INPUT)
@@ -121,24 +133,25 @@ def _smallest_padding(i, o, k, s):
         p += 1
 
 
+def _draw_target_case(draw):
+    i, k, s = draw.randint(1, 40), draw.randint(1, 7), draw.randint(1, 4)
+    o = max(1, (i + 2 * draw.randint(0, 4) - k) // s + 1 + draw.choice([0, 0, 0, -1, 1]))
+    return i, o, k, s
+
+
 @question("03.q3", points=3, title="The padding for a target size", names=("padding_for_target",))
 def q3(padding_for_target):
-    cases = [(304, 152, 7, 2), (228, 114, 7, 2), (152, 76, 3, 2), (32, 32, 5, 1), (28, 28, 3, 1),
+    fixed = [(304, 152, 7, 2), (228, 114, 7, 2), (152, 76, 3, 2), (32, 32, 5, 1), (28, 28, 3, 1),
              (5, 3, 3, 2), (6, 3, 3, 2), (7, 7, 3, 1), (5, 5, 4, 1), (10, 12, 3, 1), (8, 4, 4, 2),
              (9, 3, 3, 3), (10, 10, 1, 1), (5, 7, 1, 1), (114, 47, 3, 2), (8, 9, 3, 1), (5, 4, 3, 2),
              (16, 8, 3, 2), (3, 1, 3, 1), (4, 4, 3, 2)]
-    draw = rng(303)
-    while len(cases) < 45:
-        i, k, s = draw.randint(1, 40), draw.randint(1, 7), draw.randint(1, 4)
-        o = max(1, (i + 2 * draw.randint(0, 4) - k) // s + 1 + draw.choice([0, 0, 0, -1, 1]))
-        cases.append((i, o, k, s))
-    for i, o, k, s in cases:
+    for i, o, k, s in sweep(fixed, _draw_target_case, 45, seed=303):
         want = _smallest_padding(i, o, k, s)
-        got = call(padding_for_target, i, o, k, s)
         where = f"padding_for_target({i}, {o}, {k}, {s})"
+        got = call(padding_for_target, i, o, k, s, name="padding_for_target")
         if want is None:
             if got is not None:
-                raise Wrong(f"{where} returned {got!r}, but no padding makes nn.Conv2d with kernel {k} and "
+                raise Wrong(f"{where} returned {short(got)}, but no padding makes nn.Conv2d with kernel {k} and "
                             f"stride {s} turn {i} into {o}: it should return None.")
             continue
         if got is None:
@@ -153,8 +166,8 @@ def q3(padding_for_target):
         if got != want:
             raise Wrong(f"{where} returned {got}; it works, but a smaller padding works too: return the "
                         "smallest.")
-    got = call(padding_for_target, 32, 32, 5)
-    if got != _smallest_padding(32, 32, 5, 1):
+    got = call(padding_for_target, 32, 32, 5, name="padding_for_target")
+    if got is None or as_int(got, "padding_for_target(32, 32, 5)") != _smallest_padding(32, 32, 5, 1):
         raise Wrong("padding_for_target(32, 32, 5) is wrong: the stride should default to 1.")
 
 
@@ -164,52 +177,68 @@ def _same(x, w):
         return F.conv2d(x, w, padding="same")
 
 
+def _draw_same_case(draw):
+    return (draw.randint(1, 9), draw.randint(1, 9)), (draw.randint(1, 7), draw.randint(1, 7))
+
+
 @question("03.q4", points=3, title="'same' padding by hand", names=("conv2d_same",))
 def q4(conv2d_same):
-    generator = torch.Generator().manual_seed(304)
-    cases = [((6, 6), (3, 3)), ((6, 6), (4, 4)), ((5, 7), (2, 2)), ((7, 5), (3, 4)), ((6, 8), (5, 2)),
+    random_tensors = generator(304)
+    fixed = [((6, 6), (3, 3)), ((6, 6), (4, 4)), ((5, 7), (2, 2)), ((7, 5), (3, 4)), ((6, 8), (5, 2)),
              ((4, 4), (1, 1)), ((3, 3), (4, 4)), ((8, 6), (6, 5))]
-    for (h, w), (kh, kw) in cases:
-        x = torch.randn(2, 2, h, w, generator=generator, dtype=torch.float64)
-        weight = torch.randn(3, 2, kh, kw, generator=generator, dtype=torch.float64)
+    for (h, w), (kh, kw) in sweep(fixed, _draw_same_case, 16, seed=304):
+        x = torch.randn(2, 2, h, w, generator=random_tensors, dtype=torch.float64)
+        weight = torch.randn(3, 2, kh, kw, generator=random_tensors, dtype=torch.float64)
         want = _same(x, weight)
-        got = as_tensor(call(conv2d_same, x.clone(), weight.clone()), "conv2d_same")
         where = f"for a {h}×{w} input and a {kh}×{kw} kernel"
+        got = as_tensor(call(conv2d_same, x, weight, name="conv2d_same"), f"conv2d_same {where}")
         if tuple(got.shape) != tuple(want.shape):
             raise Wrong(f"wrong shape {where}: got {tuple(got.shape)}; 'same' keeps the height and width.")
-        if torch.allclose(got, want, atol=1e-5):
+        if same(got, want):
             continue
         top, left = (kh - 1) // 2, (kw - 1) // 2
         flipped = F.conv2d(F.pad(x, (kw - 1 - left, left, kh - 1 - top, top)), weight)
-        if torch.allclose(got, flipped, atol=1e-5):
+        if same(got, flipped):
             raise Wrong(f"wrong values {where}: the odd extra pixel of padding is on the wrong side; "
                         "PyTorch puts it at the bottom and right.")
         raise Wrong(f"wrong values {where}: pad with zeros so the kernel fits at every pixel, then "
                     "convolve without padding.")
 
 
-SPEC_SIZES = [64, 32, 16]  # the size after each convolution of 03.q5's model
+def _fixed_architecture() -> nn.Sequential:
+    """The broken model's layers with the paddings its comments ask for (the student's weights go into it)."""
+    return nn.Sequential(
+        nn.Conv2d(3, 16, kernel_size=5, padding=2), nn.ReLU(),
+        nn.Conv2d(16, 32, kernel_size=3, stride=2, padding=1), nn.ReLU(),
+        nn.Conv2d(32, 64, kernel_size=4, stride=2, padding=1), nn.ReLU(),
+        nn.Flatten(), nn.Linear(64 * 16 * 16, 10))
 
 
 @question("03.q5", points=3, title="Fix a broken model", names=("fixed_model",))
 def q5(fixed_model):
-    if not isinstance(fixed_model, nn.Module):
-        raise Wrong(f"fixed_model should be an nn.Module (e.g. an nn.Sequential), got {type(fixed_model).__name__}.")
-    convs = [m for m in fixed_model.modules() if isinstance(m, nn.Conv2d)]
-    layout = [(c.in_channels, c.out_channels, c.kernel_size, c.stride) for c in convs]
-    if layout != [(3, 16, (5, 5), (1, 1)), (16, 32, (3, 3), (2, 2)), (32, 64, (4, 4), (2, 2))]:
-        raise Wrong("keep the convolutions of the broken model (their channels, kernel sizes and strides); "
-                    "only paddings are wrong.")
-    linears = [m for m in fixed_model.modules() if isinstance(m, nn.Linear)]
-    if not linears or linears[-1].out_features != 10:
-        raise Wrong("the model should end with a Linear layer giving 10 scores.")
-    x = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(305)).to(**place(fixed_model))
-    # a wrong size is reported before the failure it usually causes in a later layer
-    out, sizes, failed = run_recording_sizes(fixed_model, convs, x, "fixed_model")
-    for number, (size, want) in enumerate(zip(sizes, SPEC_SIZES), start=1):
-        if size != (want, want):
-            raise Wrong(f"convolution {number} turns its input into {size[0]}×{size[1]}, not the "
-                        f"{want}×{want} its comment asks for.")
-    if failed is not None:
-        raise failed
-    expect_shape(out, (2, 10), "for a batch of 2 images of 3×64×64 the model")
+    random_tensors = generator(305)
+    probes = [torch.rand(2, 3, 64, 64, generator=random_tensors), torch.randn(1, 3, 64, 64, generator=random_tensors)]
+    expect_module(fixed_model, "fixed_model")
+    try:  # the weights' shapes do not depend on the paddings: a mismatch means other layers changed
+        load_by_order(built(_fixed_architecture), fixed_model.state_dict(), "fixed_model")
+    except Wrong as problem:
+        raise Wrong(f"{problem} Keep the layers of the broken model (their channels, kernel sizes and "
+                    "strides); only paddings are wrong.") from None
+    shown = "fixed_model on a batch of 2 images of 3×64×64"
+    try:
+        out = fixed_model.run(probes[0], no_grad=True, eval=True, copy=True, place=True, shown=shown)
+    except Wrong as problem:
+        if type(problem) is not Wrong:  # not answered yet, or undefined
+            raise
+        raise Wrong(f"{str(problem).rstrip('.')}. Run it layer by layer and compare each convolution's "
+                    "output size with the size its comment asks for.") from None
+    expect_shape(as_tensor(out, shown), (2, 10), shown)
+    try:
+        judge_model(fixed_model, built(_fixed_architecture), probes, "fixed_model")
+    except Wrong as problem:
+        if "computes something else" not in str(problem):
+            raise
+        raise Wrong(f"{str(problem).split(' computes')[0]} gives the right shape, but not what the broken model's "
+                    "layers with the paddings their comments ask for compute with your weights: check each "
+                    "padding (how wide, and its padding_mode) and that no layer was added, removed or "
+                    "moved.") from None
