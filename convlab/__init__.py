@@ -5,7 +5,9 @@
     device = convlab.device()
 """
 
-from convlab import animation, arithmetic, plotting, reference
+import importlib
+
+from convlab import arithmetic, reference
 from convlab.checks import check_conv2d, check_conv_transpose2d
 from convlab.devices import device, seed
 from convlab.errors import ConvlabError
@@ -13,6 +15,13 @@ from convlab.exercises.core import check
 from convlab.summary import Summary, summary
 
 __version__ = "0.1.0"
+_LAZY = ("animation", "plotting")  # they import matplotlib: loaded on first use, not with every `import convlab`
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return importlib.import_module(f"convlab.{name}")
+    raise AttributeError(f"module 'convlab' has no attribute {name!r}")
 
 __all__ = [
     "ConvlabError",

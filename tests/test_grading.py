@@ -1,5 +1,6 @@
 """The autograder: full marks for the solutions, zero for untouched exercises, and a batch of
-adversarial submissions that must each lose only the questions they break."""
+broken submissions that must each lose only the questions they break (tests/test_redteam.py holds
+the hostile ones)."""
 
 import csv
 import hashlib
@@ -12,7 +13,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from convlab.exercises.grade import grade
+from convlab.grading.batch import grade
 
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTION = ROOT / "solutions" / "01_conv2d.ipynb"
@@ -22,10 +23,10 @@ EXTRA_CHECK = '''
 from convlab.exercises.core import Wrong, call, question
 
 
-@question("01.x1", points=1, title="Hidden: a large input", names=("output_size",))
-def x1(output_size):
-    if call(output_size, 1000, 7, 3, 3) != (1000 + 6 - 7) // 3 + 1:
-        raise Wrong("wrong for a large input.")
+@question("01.x1", points=1, title="Hidden: a large layer", names=("count_params",))
+def x1(count_params):
+    if call(count_params, 1000, 7, 3) != 1000 * 7 * 9 + 7:
+        raise Wrong("wrong for a large layer.")
 '''
 
 
@@ -46,7 +47,8 @@ def variant(replace=None, append=None):
 
 SOLVED = {  # the solution of each question, reused by the variants
     "01.q1": "out_shape = (2, 8, 28, 28)\nweight_shape = (8, 3, 5, 5)\nbias_shape = (8,)",
-    "01.q2": "n_params = 128 * 64 * 4 * 4 + 128",
+    "01.q2": "def count_params(i, o, k, bias=True):\n    k = (k, k) if isinstance(k, int) else k\n"
+             "    return o * i * k[0] * k[1] + (o if bias else 0)",
 }
 
 # student -> (notebook text, the questions it must lose, a phrase its feedback or notes must contain)
@@ -54,9 +56,8 @@ CASES = {
     "solution": (SOLUTION.read_text(), set(), ""),
     "untouched": ((ROOT / "exercises" / "01_conv2d.ipynb").read_text(), ALL, "not answered yet"),
     "not_json": ("{ this is not json", ALL, "not a valid notebook"),
-    "syntax_error": (variant({"01.q3": "def output_size(i, k, s=1, p=0)\n    return 1"}), {"01.q3", "01.x1"},
-                     "SyntaxError"),
-    "raises": (variant({"01.q2": "n_params = 1 / 0"}), {"01.q2"}, "ZeroDivisionError"),
+    "syntax_error": (variant({"01.q3": "def input_range(o, k, s=1, p=0)\n    return 1"}), {"01.q3"}, "SyntaxError"),
+    "raises": (variant({"01.q2": "count_params = 1 / 0"}), {"01.q2", "01.x1"}, "ZeroDivisionError"),
     "endless_loop": (variant({"01.q4": "while True:\n    pass"}), {"01.q4"}, "ran longer than"),
     "memory_hog": (variant({"01.q1": "hog = bytearray(6 * 1024 ** 3)\n" + SOLVED["01.q1"]}), {"01.q1"},
                    "MemoryError"),
@@ -65,20 +66,20 @@ CASES = {
     "exits": (variant({"01.q5": "import sys\nsys.exit(3)"}), {"01.q5"}, "01.q5"),
     "os_exit": (variant({"01.q6": "import os\nos._exit(0)"}), {"01.q6"}, "killed the Python kernel"),
     "kills_kernel": (variant({"01.q3": "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)"}),
-                     {"01.q3", "01.x1"}, "killed the Python kernel"),
+                     {"01.q3"}, "killed the Python kernel"),
     "spawns_and_sleeps": (variant({"01.q2": "import subprocess\nsubprocess.Popen(['sleep', '1000'])\n"
                                             + SOLVED["01.q2"]}), set(), ""),
-    "check_loops": (variant({"01.q3": "def output_size(i, k, s=1, p=0):\n    while True:\n        pass"}),
-                    {"01.q3", "01.x1"}, "longer than"),
-    "check_never_stops": (variant({"01.q3": "def output_size(i, k, s=1, p=0):\n    while True:\n        try:\n"
+    "check_loops": (variant({"01.q3": "def input_range(o, k, s=1, p=0):\n    while True:\n        pass"}),
+                    {"01.q3"}, "longer than"),
+    "check_never_stops": (variant({"01.q3": "def input_range(o, k, s=1, p=0):\n    while True:\n        try:\n"
                                             "            while True:\n                pass\n"
                                             "        except BaseException:\n            pass"}),
-                          {"01.q3", "01.x1"}, "did not stop"),
+                          {"01.q3"}, "did not stop"),
     "redefines_checks": (variant({"01.q4": "value = 99"}, append=[
         "import convlab.exercises.core as c\nimport convlab.exercises as e\n"
         "c.REGISTRY.clear()\nc.evaluate = lambda q, a: (True, 'correct')\ne.check = c.check = None\n"
         "import json\nprint(json.dumps({'qid': '01.q4', 'passed': True, 'nonce': 'guess'}))"]), {"01.q4"}, ""),
-    "edits_files": (None, set(), "restored"),  # built in the fixture: it needs its own path
+    "edits_files": (None, set(), ""),  # built in the fixture: it needs its own path
 }
 
 
@@ -131,6 +132,7 @@ def test_each_submission_loses_only_what_it_breaks(batch, student):
 def test_submission_files_are_never_modified(batch):
     for path, digest in batch["hashes"].items():
         assert hashlib.sha256(path.read_bytes()).hexdigest() == digest, path
+    assert not list(batch["root"].rglob("other.txt"))  # the sandbox cannot see, let alone write, the batch
 
 
 def test_an_invalid_notebook_is_reported_as_invalid(batch):
@@ -164,14 +166,13 @@ def test_a_submission_past_the_hard_limit_is_stopped_and_the_batch_goes_on(tmp_p
         (tmp_path / student).mkdir()
         (tmp_path / student / "01_conv2d.ipynb").write_text(text)
     started = time.monotonic()
-    # fork=False: ordinary kernels (no kernel factory), the path used where os.fork is missing
     status = grade([tmp_path], json_path=tmp_path / "out.json", jobs=2, cell_timeout=600, timeout=600,
-                   hard_limit=45, quiet=True, fork=False)
+                   hard_limit=45, quiet=True)
     assert time.monotonic() - started < 120
     records = {r["student"]: r for r in json.loads((tmp_path / "out.json").read_text())["submissions"]}
     assert status == 0
     assert records["sleeper"]["status"] == "timeout" and records["sleeper"]["score"] == 0
-    assert "hard time limit" in records["sleeper"]["notes"][0]
+    assert "hard time limit" in records["sleeper"]["notes"][0] and records["sleeper"]["sandbox"] is True
     assert records["solved"]["score"] == 15
 
 

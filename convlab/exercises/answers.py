@@ -33,6 +33,10 @@ LAYERS = {  # the layers a judge may ask the student side to build as arguments 
     "BatchNorm2d", "Flatten", "Linear", "Identity", "Sequential", "Dropout", "Sigmoid", "Tanh", "LeakyReLU"}
 
 
+class ChannelError(Exception):
+    """The channel itself failed (a sandbox that died or ran out of time): the grader decides, not the check."""
+
+
 class Unanswerable(Exception):
     """A reply the judge cannot use (malformed, from an interfering notebook); the question scores 0."""
 

@@ -11,8 +11,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from convlab.exercises.core import (Wrong, as_int, as_shape, built, call, expect_close, generator, judge_model,
-                                    question, same, sweep)
+from convlab.exercises.core import (
+    Wrong,
+    as_int,
+    as_shape,
+    built,
+    call,
+    expect_close,
+    generator,
+    judge_model,
+    question,
+    same,
+    sweep,
+)
 
 # Question 01.q4's small example (a channel and a kernel slice of the CS231n demo).
 Q4_INPUT = [[1, 2, 0, 1, 2], [1, 0, 2, 2, 0], [2, 0, 0, 2, 2], [0, 0, 2, 2, 0], [2, 2, 2, 1, 2]]

@@ -1,10 +1,13 @@
 """Checks for chapter 05's exercises (solutions/05_dilation.ipynb): the span and output size of a
-dilated kernel, the equivalent kernel with zeros inserted, the receptive field of a stack, the
-gridding effect and a broken segmentation model whose paddings do not keep the size.
+dilated kernel, recovering the small dilated kernel hidden in a bigger kernel with zeros, the
+receptive field of a stack, the gridding effect and a broken segmentation model whose paddings do
+not keep the size.
 
-Expected values come from torch itself (real layers on small CPU tensors for sizes, F.conv2d for values,
-autograd through real stacks with all weights one for what an output pixel sees); random cases come
-from private generators, so checking never moves the global RNG.
+Every check receives Answers (convlab.exercises.answers) and computes its reference with torch
+itself: real layers on small CPU tensors for sizes, F.conv2d for values, autograd through real
+stacks with all weights one for what an output pixel sees, the task's architecture loaded with the
+student's weights for a model. Random cases come from private generators, so checking never moves
+the global RNG.
 """
 
 import torch
@@ -16,12 +19,16 @@ from convlab.exercises.core import (
     as_int,
     as_shape,
     as_tensor,
+    built,
     call,
-    expect_shape,
-    place,
+    expect_module,
+    generator,
+    load_by_order,
     question,
-    rng,
-    run_recording_sizes,
+    same,
+    short,
+    sweep,
+    value_of,
 )
 
 Q1_SPAN = {"kernel_size": 3, "dilation": 4}
@@ -31,6 +38,7 @@ Q1_KEEP = {"kernel_size": 5, "dilation": 3}
 Q1_KEEP_SIZE = 32
 Q4_DILATIONS = (2, 4, 6)
 Q4_CANVAS = 41
+AXES = ("height", "width")
 
 
 def _layer_size(size, **options) -> tuple:
@@ -63,29 +71,122 @@ def q1(span, out_hw, keep_padding):
     got_keep = as_int(keep_padding, "keep_padding")
     if got_keep < 0:
         raise Wrong("keep_padding cannot be negative.")
+    if got_keep > 4 * Q1_KEEP_SIZE:
+        raise Wrong(f"keep_padding = {got_keep} pads far more than the kernel spans.")
     size = _layer_size((Q1_KEEP_SIZE, Q1_KEEP_SIZE), padding=got_keep, **Q1_KEEP)[0]
     if size != Q1_KEEP_SIZE:
         raise Wrong(f"with padding={got_keep} the layer turns {Q1_KEEP_SIZE}×{Q1_KEEP_SIZE} into {size}×{size}; "
                     "the padding must make up for the whole span except the centre pixel.")
 
 
-@question("05.q2", points=3, title="A dilated kernel is a bigger kernel with zeros", names=("dilate_kernel",))
-def q2(dilate_kernel):
-    generator = torch.Generator().manual_seed(502)
-    for (c_out, c_in, kh, kw), d in [((1, 1, 3, 3), 2), ((2, 3, 3, 3), 3), ((1, 2, 2, 4), 2), ((3, 1, 3, 2), 4),
-                                     ((2, 2, 5, 5), 1), ((1, 1, 1, 3), 3), ((2, 1, 4, 4), 2)]:
-        weight = torch.randn(c_out, c_in, kh, kw, generator=generator, dtype=torch.float64)
-        x = torch.randn(1, c_in, 20, 21, generator=generator, dtype=torch.float64)
-        want = F.conv2d(x, weight, dilation=d)
-        spans = tuple(size - o + 1 for size, o in zip(x.shape[-2:], want.shape[-2:]))  # measured by torch
-        got = as_tensor(call(dilate_kernel, weight.clone(), d), "dilate_kernel")
-        where = f"for a {kh}×{kw} kernel and d={d}"
-        if tuple(got.shape) != (c_out, c_in, *spans):
-            raise Wrong(f"wrong shape {where}: got {tuple(got.shape)}; keep the first two dimensions and "
-                        "make each kernel as large as the span of the dilated one.")
-        if not torch.allclose(F.conv2d(x, got), want, atol=1e-5):
-            raise Wrong(f"F.conv2d with your kernel differs from the dilated convolution {where}: put the "
-                        "weights d pixels apart, in their order, with zeros between them.")
+# --- 05.q2: the dilated kernel inside a bigger kernel with zeros -----------------------------------
+
+# (out, in, (kH, dH), (kW, dW), rows that are zero in every slice, columns likewise): the big kernel
+# is the small kH×kW one spread dH, dW pixels apart, with those rows/columns of the small one zeroed.
+Q2_FIXED = [
+    (1, 1, (3, 2), (3, 2), (), ()),
+    (2, 3, (3, 3), (3, 1), (), ()),
+    (1, 2, (1, 1), (3, 3), (), ()),          # a single row: nothing to spread along the height
+    (2, 2, (5, 1), (5, 1), (), ()),          # no zeros at all: dilation 1
+    (1, 1, (3, 2), (2, 3), (1,), ()),        # the middle tap zero: a wider dilation fits too
+    (2, 1, (7, 1), (3, 2), (1, 2, 3, 5, 6), ()),  # nonzero rows 0 and 4 of 7: the last row is a tap
+    (1, 2, (4, 2), (4, 3), (1,), (1, 2)),    # nonzero rows 0, 4, 6 of 7; columns 0 and 9 of 10
+    (3, 2, (2, 4), (1, 1), (), ()),
+]
+
+
+def _draw_dilated(draw):
+    kh, kw = draw.randint(1, 4), draw.randint(1, 4)
+    zero_rows = tuple(r for r in range(1, kh - 1) if draw.random() < 0.3)
+    zero_cols = tuple(c for c in range(1, kw - 1) if draw.random() < 0.3)
+    return (draw.randint(1, 3), draw.randint(1, 3), (kh, draw.randint(1, 4)), (kw, draw.randint(1, 4)),
+            zero_rows, zero_cols)
+
+
+def _spread(small: torch.Tensor, dh: int, dw: int) -> torch.Tensor:
+    """small with dh - 1 zero rows and dw - 1 zero columns between its taps (the chapter's construction)."""
+    o, c, kh, kw = small.shape
+    big = small.new_zeros(o, c, dh * (kh - 1) + 1, dw * (kw - 1) + 1)
+    big[:, :, ::dh, ::dw] = small
+    return big
+
+
+def _big_kernel(o, c, height, width, zero_rows, zero_cols, random_tensors) -> torch.Tensor:
+    (kh, dh), (kw, dw) = height, width
+    magnitude = torch.rand(o, c, kh, kw, generator=random_tensors, dtype=torch.float64) + 0.5
+    sign = torch.randint(0, 2, (o, c, kh, kw), generator=random_tensors).to(torch.float64) * 2 - 1
+    small = magnitude * sign
+    small[:, :, list(zero_rows)] = 0
+    small[:, :, :, list(zero_cols)] = 0
+    if o * c > 1:  # some single weights zero too: a row is empty only when it is empty in every slice
+        small[0, 0, 0, -1] = 0
+    return _spread(small, dh, dw)
+
+
+def _largest_dilation(kernel: torch.Tensor, x: torch.Tensor, axis: int) -> int:
+    """The largest d along axis (2: height, 3: width) with which the taps alone compute what kernel does."""
+    size = kernel.shape[axis]
+    want = F.conv2d(x, kernel)
+    for d in range(max(size - 1, 1), 0, -1):
+        if (size - 1) % d:
+            continue
+        step = (d, 1) if axis == 2 else (1, d)
+        taps = kernel[:, :, ::step[0], ::step[1]]
+        if same(F.conv2d(x, taps, dilation=step), want):
+            return d
+    return 1
+
+
+def _dilation_pair(value, shown: str) -> tuple:
+    if type(value) is int:
+        value = (value, value)
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise Wrong(f"{shown} gives the dilation {short(value)}; it should be a pair (dH, dW) of ints.")
+    pair = tuple(as_int(v, f"the dilation given by {shown}") for v in value)
+    if min(pair) < 1:
+        raise Wrong(f"{shown} gives the dilation {pair}; a dilation is at least 1.")
+    return pair
+
+
+@question("05.q2", points=3, title="A dilated kernel is a bigger kernel with zeros", names=("undilate_kernel",))
+def q2(undilate_kernel):
+    random_tensors = generator(502)
+    for o, c, height, width, zero_rows, zero_cols in sweep(Q2_FIXED, _draw_dilated, 24, seed=502):
+        kernel = _big_kernel(o, c, height, width, zero_rows, zero_cols, random_tensors)
+        big_h, big_w = kernel.shape[-2:]
+        x = torch.randn(1, c, big_h + 4, big_w + 5, generator=random_tensors, dtype=torch.float64)
+        shown = f"undilate_kernel on a kernel of shape {tuple(kernel.shape)}"
+        got = call(undilate_kernel, kernel, name="undilate_kernel")
+        if not isinstance(got, (tuple, list)) or len(got) != 2:
+            raise Wrong(f"{shown} returned {short(got)}; it should return a pair (w, (dH, dW)).")
+        got_w, got_d = got
+        got_d = _dilation_pair(got_d, shown)
+        want_d = (_largest_dilation(kernel, x, 2), _largest_dilation(kernel, x, 3))
+        if got_d != want_d:
+            if got_d[::-1] == want_d:
+                raise Wrong(f"{shown} gives the dilation {got_d}: that is (width, height); give (dH, dW).")
+            axis = 0 if got_d[0] != want_d[0] else 1
+            size, d = kernel.shape[2 + axis], got_d[axis]
+            if (size - 1) % d:
+                raise Wrong(f"{shown} gives dilation {d} along the {AXES[axis]}, but the first and last "
+                            f"of its {size} pixels there are both taps, and taps {d} apart cannot reach both.")
+            if d > want_d[axis]:
+                raise Wrong(f"{shown} gives dilation {d} along the {AXES[axis]}, but the kernel has nonzero "
+                            f"weights between taps {d} apart there: the taps alone would lose them.")
+            raise Wrong(f"{shown} gives dilation {d} along the {AXES[axis]}: that is a dilated kernel it "
+                        "equals, but not the smallest one (a larger dilation also fits).")
+        where = f"the w returned by {shown}"
+        got_w = as_tensor(got_w, where)
+        k = tuple((size - 1) // d + 1 for size, d in zip(kernel.shape[-2:], got_d))
+        if tuple(got_w.shape) != (o, c, *k):
+            raise Wrong(f"{where} has the shape {tuple(got_w.shape)}; it keeps the first two dimensions and "
+                        f"holds one weight per tap: {k[0]}×{k[1]} taps for the dilation {got_d}.")
+        if not same(F.conv2d(x, got_w, dilation=got_d), F.conv2d(x, kernel)):
+            raise Wrong(f"with dilation {got_d}, {where} does not compute what the kernel does: w holds the "
+                        "kernel's weights at the taps, in their order.")
+
+
+# --- 05.q3 ------------------------------------------------------------------------------------
 
 
 def _field_by_backprop(layers) -> int:
@@ -107,19 +208,19 @@ def _field_by_backprop(layers) -> int:
     return int(rows.max() - rows.min() + 1)
 
 
+def _draw_stack(draw):
+    return [(draw.randint(1, 7), draw.randint(1, 3), draw.randint(1, 3)) for _ in range(draw.randint(1, 4))]
+
+
 @question("05.q3", points=3, title="The receptive field of a stack", names=("receptive_field",))
 def q3(receptive_field):
-    cases = [[(3, 1, 1)] * 3, [(3, 1, 1), (3, 1, 2), (3, 1, 4)], [(3, 1, 2)] * 3, [(7, 2, 1), (3, 2, 1)],
+    fixed = [[(3, 1, 1)] * 3, [(3, 1, 1), (3, 1, 2), (3, 1, 4)], [(3, 1, 2)] * 3, [(7, 2, 1), (3, 2, 1)],
              [(3, 2, 1), (3, 1, 2)], [(5, 1, 3)], [(1, 1, 1)], [], [(2, 2, 1), (2, 2, 1), (2, 2, 1)],
              [(3, 1, 1), (2, 2, 1), (3, 1, 2), (3, 1, 4)], [(3, 2, 2), (3, 2, 2)]]
-    draw = rng(503)
-    while len(cases) < 40:
-        cases.append([(draw.randint(1, 7), draw.randint(1, 3), draw.randint(1, 3)) for _ in range(draw.randint(1, 4))])
-    for layers in cases:
+    for layers in sweep(fixed, _draw_stack, 40, seed=503):
         want = _field_by_backprop(layers)
-        got = call(receptive_field, [tuple(layer) for layer in layers])
         where = f"receptive_field({layers})"
-        got = as_int(got, where)
+        got = as_int(call(receptive_field, [tuple(layer) for layer in layers], name="receptive_field"), where)
         if got == want:
             continue
         if not layers:
@@ -138,6 +239,9 @@ def q3(receptive_field):
             raise Wrong(f"wrong for {layers}: got {got}, expected a different value (does your function "
                         "use each layer's dilation?).")
         raise Wrong(f"wrong for {layers}: got {got}, expected a different value.")
+
+
+# --- 05.q4 ------------------------------------------------------------------------------------
 
 
 def _seen(dilations, col_offset=0):
@@ -167,33 +271,77 @@ def q4(field, n_seen, neighbours_share):
                         "it are never reached.")
         raise Wrong("n_seen is wrong: along each axis, list the offsets the three layers can add up to; "
                     "a pixel is seen when both its row and its column offset can be reached.")
-    if not isinstance(neighbours_share, bool):
-        raise Wrong(f"neighbours_share should be True or False, got {type(neighbours_share).__name__}.")
-    if neighbours_share != bool((here & right).any()):
+    share = value_of(neighbours_share)
+    if type(share) is not bool:
+        raise Wrong(f"neighbours_share should be True or False, got {short(share)}.")
+    if share != bool((here & right).any()):
         raise Wrong("neighbours_share is wrong: compare the column offsets the centre pixel can reach "
                     "with those of the pixel to its right.")
 
 
-# (in, out, kernel, dilation) of each convolution of 05.q5's model
-SPEC = [(3, 16, 3, 1), (16, 16, 3, 2), (16, 16, 5, 3), (16, 5, 1, 1)]
+# --- 05.q5 ------------------------------------------------------------------------------------
+
+# (in, out, kernel, dilation, padding) of each convolution of 05.q5's model, paddings corrected
+SPEC = [(3, 16, 3, 1, 1), (16, 16, 3, 2, 2), (16, 16, 5, 3, 6), (16, 5, 1, 1, 0)]
+Q5_SIZE = 32
+
+
+def _segmenter(paddings=None) -> nn.Sequential:
+    """The broken model's layers with paddings that keep the size (or the given ones, to test a guess)."""
+    layers = []
+    for number, (c_in, c_out, k, d, p) in enumerate(SPEC):
+        padding = paddings[number] if paddings else p
+        layers += [nn.Conv2d(c_in, c_out, k, padding=padding, dilation=d), nn.ReLU()]
+    return nn.Sequential(*layers[:-1])
+
+
+def _one_wrong_padding(pairs, x, got, name):
+    """(number, size) when the student's output is the task's model with one padding changed, else None."""
+    grown = (got.shape[-2] - Q5_SIZE, got.shape[-1] - Q5_SIZE)
+    if grown[0] % 2 or grown[1] % 2:
+        return None
+    for number, (_, _, _, _, p) in enumerate(SPEC):
+        padding = (p + grown[0] // 2, p + grown[1] // 2)
+        if min(padding) < 0:
+            continue
+        paddings = [spec[4] for spec in SPEC]
+        paddings[number] = padding
+        guess = load_by_order(built(lambda: _segmenter(paddings)), pairs, name).eval()  # noqa: B023
+        with torch.no_grad():
+            if same(got, guess(x)):
+                return number + 1, (Q5_SIZE + grown[0], Q5_SIZE + grown[1])
+    return None
 
 
 @question("05.q5", points=3, title="Fix a broken model", names=("fixed_model",))
 def q5(fixed_model):
-    if not isinstance(fixed_model, nn.Module):
-        raise Wrong(f"fixed_model should be an nn.Module (e.g. an nn.Sequential), got {type(fixed_model).__name__}.")
-    convs = [m for m in fixed_model.modules() if isinstance(m, nn.Conv2d)]
-    layout = [(c.in_channels, c.out_channels, c.kernel_size[0], c.dilation[0]) for c in convs]
-    if layout != SPEC or any(c.stride != (1, 1) for c in convs):
+    expect_module(fixed_model, "fixed_model")
+    pairs = fixed_model.state_dict()
+    kernels = [tuple(t.shape) for _, t in pairs if t.ndim == 4]
+    if kernels != [(c_out, c_in, k, k) for c_in, c_out, k, _, _ in SPEC]:
         raise Wrong("keep the convolutions of the broken model (channels, kernel sizes, dilations, "
                     "stride 1); only paddings are wrong.")
-    x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(505)).to(**place(fixed_model))
-    # a wrong size is reported before the failure it usually causes in a later layer
-    out, sizes, failed = run_recording_sizes(fixed_model, convs, x, "fixed_model")
-    for number, size in enumerate(sizes, start=1):
-        if size != (32, 32):
-            raise Wrong(f"convolution {number} turns its input into {size[0]}×{size[1]}; every layer "
-                        "should keep 32×32.")
-    if failed is not None:
-        raise failed
-    expect_shape(out, (2, 5, 32, 32), "for a batch of 2 images of 3×32×32 the model")
+    expected = load_by_order(built(_segmenter), pairs, "fixed_model").eval()
+    random_tensors = generator(505)
+    for x in (torch.rand(2, 3, Q5_SIZE, Q5_SIZE, generator=random_tensors),
+              torch.randn(1, 3, Q5_SIZE, Q5_SIZE, generator=random_tensors)):
+        shown = f"fixed_model on a batch of shape {tuple(x.shape)}"
+        got = as_tensor(fixed_model.run(x, no_grad=True, eval=True, copy=True, place=True, shown=shown), shown)
+        with torch.no_grad():
+            want = expected(x)
+        if same(got, want):
+            continue
+        if got.ndim == 4 and tuple(got.shape[:2]) == tuple(want.shape[:2]) and got.shape[-2:] != want.shape[-2:]:
+            found = _one_wrong_padding(pairs, x, got, "fixed_model")
+            if found:
+                number, (h, w) = found
+                raise Wrong(f"convolution {number} turns its input into {h}×{w}; every layer should keep "
+                            f"{Q5_SIZE}×{Q5_SIZE}.")
+            raise Wrong(f"{shown} gives {tuple(got.shape)}: some convolutions do not keep the "
+                        f"{Q5_SIZE}×{Q5_SIZE} size; every layer should keep it.")
+        if tuple(got.shape) != tuple(want.shape):
+            raise Wrong(f"{shown} gives {tuple(got.shape)}: keep the broken model's layers, "
+                        "one class score per class and pixel.")
+        raise Wrong(f"{shown} gives the right shape but computes something else than the task's layers with "
+                    "your weights: check every convolution's dilation and padding (a padding that shrinks one "
+                    "layer and grows another keeps the size but shifts the picture), and the ReLUs.")

@@ -1,24 +1,36 @@
 """Checks for chapter 06's exercises (solutions/06_pooling.ipynb): max and average pooling by hand,
-padding (−∞ for max, count_include_pad for average), the output size with ceil_mode, adaptive
-pooling's windows and a network stem whose pooling gives the wrong size.
+padding (−∞ for max, count_include_pad for average), the output size with ceil_mode, when adaptive
+pooling is an ordinary pooling, and a network stem whose pooling gives the wrong size.
 
-Expected values come from torch itself (F.max_pool2d / F.avg_pool2d on the numbers, nn.MaxPool2d on
-tiny zero inputs for sizes); random cases come from private generators, so checking never moves the
-global RNG.
+Every check receives Answers (convlab.exercises.answers) and computes its reference with torch
+itself: F.max_pool2d / F.avg_pool2d on the numbers, pooling layers on the 'meta' device for sizes,
+F.adaptive_avg_pool1d for adaptive pooling, and the stem the task asks for, loaded with the
+student's weights, for the model.
 """
-
-import math
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from convlab.exercises.core import Wrong, as_int, call, copy_model, expect_shape, place, question, rng
+from convlab.exercises.core import (
+    Wrong,
+    as_int,
+    as_tensor,
+    built,
+    call,
+    expect_module,
+    generator,
+    load_by_order,
+    question,
+    same,
+    short,
+    sweep,
+    value_of,
+)
 
 # Question 06.q1's input, and 06.q2's (negative values, so that the padding matters).
 Q1_INPUT = [[1, 5, 2, 0, 3], [4, 2, 8, 1, 1], [0, 3, 6, 7, 2], [2, 9, 1, 4, 5], [3, 0, 2, 6, 1]]
 Q2_INPUT = [[-3, -1, -4, -2], [-5, -9, -2, -6], [-5, -3, -5, -8], [-9, -7, -9, -3]]
-TOLERANCE = 1e-3  # averages may be given with three decimals
 
 
 def _image(values) -> torch.Tensor:
@@ -26,18 +38,26 @@ def _image(values) -> torch.Tensor:
 
 
 def _as_grid(value, name: str) -> torch.Tensor:
-    """A 2-D grid of numbers (nested lists, a tuple or a tensor) as a float64 CPU tensor; Wrong otherwise."""
+    """A 2-D grid of numbers (nested lists, a tuple or a tensor) as a float64 tensor; Wrong otherwise."""
+    value = value_of(value)
     try:
-        grid = torch.as_tensor(value.detach().cpu() if isinstance(value, torch.Tensor) else value,
-                               dtype=torch.float64)
-    except (TypeError, ValueError, RuntimeError):
-        raise Wrong(f"{name} should be a grid of numbers such as [[1, 2], [3, 4]], "
-                    f"got {type(value).__name__}.") from None
+        grid = as_tensor(value, name)
+    except Wrong:
+        raise Wrong(f"{name} should be a grid of numbers such as [[1, 2], [3, 4]], got {short(value)}.") from None
     while grid.ndim > 2 and grid.shape[0] == 1:  # accept a (1, 1, H, W) tensor too
         grid = grid[0]
     if grid.ndim != 2:
         raise Wrong(f"{name} should be a 2-D grid (rows of numbers), got {grid.ndim} dimension(s).")
     return grid
+
+
+def _first_wrong(got: torch.Tensor, want: torch.Tensor) -> tuple:
+    """(row, column) of the first cell of got that is not the same as want's (the tolerance policy)."""
+    for row in range(want.shape[0]):
+        for col in range(want.shape[1]):
+            if not same(got[row, col], want[row, col]):
+                return row, col
+    return 0, 0
 
 
 @question("06.q1", points=2, title="Pool by hand", names=("max_out", "avg_out"))
@@ -49,9 +69,8 @@ def q1(max_out, avg_out):
     if tuple(got_max.shape) != tuple(want_max.shape):
         raise Wrong(f"max_out has {got_max.shape[0]}×{got_max.shape[1]} values, but the max pooling's output has a "
                     "different size: with windows of 3 and stride 2, count the windows that fit in 5.")
-    if not torch.allclose(got_max, want_max, atol=TOLERANCE):
-        wrong = (got_max - want_max).abs() > TOLERANCE
-        row, col = [int(v) for v in wrong.nonzero()[0]]
+    if not same(got_max, want_max):
+        row, col = _first_wrong(got_max, want_max)
         raise Wrong(f"max_out is wrong at row {row}, column {col}: that output's window starts at input row "
                     f"{2 * row}, column {2 * col} and is 3×3.")
     if tuple(got_avg.shape) != tuple(want_avg.shape):
@@ -63,11 +82,10 @@ def q1(max_out, avg_out):
                         "(a pooling layer's stride defaults to its kernel size).")
         raise Wrong(f"avg_out has {got_avg.shape[0]}×{got_avg.shape[1]} values, but AvgPool2d(2)'s output has a "
                     "different size.")
-    if not torch.allclose(got_avg, want_avg, atol=TOLERANCE):
-        wrong = (got_avg - want_avg).abs() > TOLERANCE
-        row, col = [int(v) for v in wrong.nonzero()[0]]
+    if not same(got_avg, want_avg):
+        row, col = _first_wrong(got_avg, want_avg)
         raise Wrong(f"avg_out is wrong at row {row}, column {col}: it is the mean of one 2×2 window "
-                    "(give averages as fractions or with at least three decimals).")
+                    "(write averages that are not whole as fractions, e.g. 11 / 4, so that they are exact).")
 
 
 @question("06.q2", points=3, title="Padding in max and average pooling",
@@ -92,39 +110,41 @@ def q2(max_padded, avg_include, avg_exclude):
                         "size: the padded input is 6×6; count the 3×3 windows with stride 2.")
         grids[name] = got
     got = grids["max_padded"]
-    if not torch.allclose(got, want_max, atol=TOLERANCE):
-        if torch.allclose(got, zero_padded_max, atol=TOLERANCE):
+    if not same(got, want_max):
+        if same(got, zero_padded_max):
             raise Wrong("max_padded treats the padding as zeros; max pooling pads with −∞, so a padded cell "
                         "never wins.")
         raise Wrong("max_padded is wrong: each output is the largest input value in its 3×3 window "
                     "(the window starting one cell before the input, because of the padding).")
     include, exclude = grids["avg_include"], grids["avg_exclude"]
-    if torch.allclose(include, want_exclude, atol=TOLERANCE) and torch.allclose(exclude, want_include,
-                                                                               atol=TOLERANCE):
+    if same(include, want_exclude) and same(exclude, want_include):
         raise Wrong("avg_include and avg_exclude are swapped: count_include_pad=True divides by the whole window.")
-    if not torch.allclose(include, want_include, atol=TOLERANCE):
+    if not same(include, want_include):
         raise Wrong("avg_include is wrong: with count_include_pad=True every window's sum is divided by 9, "
-                    "the padded cells (zeros) included (give fractions or at least three decimals).")
-    if not torch.allclose(exclude, want_exclude, atol=TOLERANCE):
+                    "the padded cells (zeros) included (write fractions, e.g. -14 / 9, so that they are exact).")
+    if not same(exclude, want_exclude):
         raise Wrong("avg_exclude is wrong: with count_include_pad=False each window's sum is divided by the "
                     "number of input cells in it, not counting the padding.")
 
 
 def _torch_pool_size(i, k, s, p, ceil_mode):
+    """The output height MaxPool2d gives (a layer on the 'meta' device: sizes only); RuntimeError if refused."""
     layer = nn.MaxPool2d((k, 1), (s or k, 1), (p, 0), ceil_mode=ceil_mode)
-    return layer(torch.zeros(1, 1, i, 1)).shape[2]
-
-
-def _valid(i, k, s, p, ceil_mode) -> bool:
-    try:
-        _torch_pool_size(i, k, s, p, ceil_mode)
-    except RuntimeError:
-        return False
-    return True
+    return layer(torch.empty(1, 1, i, 1, device="meta")).shape[2]
 
 
 def _naive_ceil(i, k, s, p) -> int:
-    return math.ceil((i + 2 * p - k) / s) + 1
+    return -(-(i + 2 * p - k) // s) + 1
+
+
+def _draw_pool_case(draw):
+    k = draw.randint(1, 7)
+    case = (draw.randint(1, 40), k, draw.randint(1, 6), draw.randint(0, k // 2), draw.random() < 0.7)
+    try:
+        _torch_pool_size(*case)
+    except RuntimeError:  # torch refuses the setting (no output)
+        return None
+    return case
 
 
 @question("06.q3", points=4, title="The output size with ceil_mode", names=("pool_output_size",))
@@ -135,17 +155,9 @@ def q3(pool_output_size):
         (5, 2, 2, 1, True), (3, 2, 2, 1, True), (9, 2, 2, 1, True), (6, 2, 3, 0, True), (4, 2, 3, 1, True),
         (2, 1, 2, 0, True), (6, 4, 4, 2, True), (10, 4, 5, 2, True), (11, 5, 4, 0, True), (152, 3, 2, 1, False),
     ]
-    draw = rng(603)
-    cases = list(fixed)
-    while len(cases) < 80:
-        k = draw.randint(1, 7)
-        case = (draw.randint(1, 40), k, draw.randint(1, 6), draw.randint(0, k // 2), draw.random() < 0.7)
-        if _valid(*case):
-            cases.append(case)
-    for i, k, s, p, ceil_mode in cases:
-        got = call(pool_output_size, i, k, s, p, ceil_mode)
+    for i, k, s, p, ceil_mode in sweep(fixed, _draw_pool_case, 80, seed=603):
         shown = f"pool_output_size({i}, {k}, {s}, {p}, ceil_mode={ceil_mode})"
-        got = as_int(got, shown)
+        got = as_int(call(pool_output_size, i, k, s, p, ceil_mode, name="pool_output_size"), shown)
         want = _torch_pool_size(i, k, s, p, ceil_mode)
         if got == want:
             continue
@@ -156,16 +168,17 @@ def q3(pool_output_size):
         else:
             hint = "with ceil_mode=True the division rounds up"
         raise Wrong(f"{shown} returned {got}, but MaxPool2d gives a different size ({hint}).")
-    got = call(pool_output_size, 10, 3)
+    got = as_int(call(pool_output_size, 10, 3, name="pool_output_size"), "pool_output_size(10, 3)")
     if got != _torch_pool_size(10, 3, None, 0, False):
         raise Wrong("pool_output_size(10, 3) is wrong: when the stride is None it is the kernel size, "
                     "padding defaults to 0 and ceil_mode to False.")
-    got = call(pool_output_size, 10, 3, None, 0, True)
+    shown = "pool_output_size(10, 3, None, 0, True)"
+    got = as_int(call(pool_output_size, 10, 3, None, 0, True, name="pool_output_size"), shown)
     if got != _torch_pool_size(10, 3, None, 0, True):
-        raise Wrong("pool_output_size(10, 3, None, 0, True) is wrong: a stride of None means the kernel size.")
+        raise Wrong(f"{shown} is wrong: a stride of None means the kernel size.")
 
 
-def _torch_windows(in_size: int, out_size: int) -> list:
+def _adaptive_windows(in_size: int, out_size: int) -> list:
     """Adaptive pooling's windows read off torch: pool each unit vector and see which outputs it reaches."""
     units = torch.eye(in_size, dtype=torch.float64).reshape(in_size, 1, in_size)
     reach = F.adaptive_avg_pool1d(units, out_size)[:, 0, :] > 0  # reach[j, n]: input j is in window n
@@ -176,53 +189,125 @@ def _torch_windows(in_size: int, out_size: int) -> list:
     return windows
 
 
-@question("06.q4", points=3, title="Adaptive pooling's windows", names=("adaptive_windows",))
-def q4(adaptive_windows):
-    cases = [(7, 3), (10, 4), (8, 4), (5, 5), (4, 6), (13, 5), (1, 3), (6, 1), (9, 2), (7, 7)]
-    draw = rng(604)
-    cases += [(draw.randint(1, 24), draw.randint(1, 12)) for _ in range(30)]
-    for in_size, out_size in cases:
-        got = call(adaptive_windows, in_size, out_size)
-        shown = f"adaptive_windows({in_size}, {out_size})"
+def _pool_matches(in_size, out_size, k, s, x) -> bool:
+    """Whether F.avg_pool1d(x, k, s) computes what F.adaptive_avg_pool1d(x, out_size) does, on x."""
+    try:
+        fixed = F.avg_pool1d(x, k, s)
+    except RuntimeError:  # torch refuses the setting (a window larger than the input)
+        return False
+    return same(fixed, F.adaptive_avg_pool1d(x, out_size))
+
+
+def _some_fixed_pool(in_size, out_size, x) -> bool:
+    """Whether any AvgPool1d(k, stride=s) equals adaptive pooling: if one does, its windows are torch's windows,
+    so k is the first window's length and s the distance between the first two starts (any s when one window)."""
+    windows = _adaptive_windows(in_size, out_size)
+    k = windows[0][1] - windows[0][0]
+    s = windows[1][0] - windows[0][0] if out_size > 1 else 1
+    return s >= 1 and _pool_matches(in_size, out_size, k, s, x)
+
+
+def _draw_adaptive_case(draw):
+    if draw.random() < 0.5:  # a size a fixed pooling could produce; adaptive pooling may still pick other windows
+        out_size, k, s = draw.randint(2, 8), draw.randint(1, 7), draw.randint(1, 6)
+        return (out_size - 1) * s + k, out_size
+    return draw.randint(1, 30), draw.randint(1, 12)
+
+
+def _as_pool_setting(got, shown: str):
+    """None, or the pair (k, s) of whole numbers a student's function returned; Wrong otherwise."""
+    if got is None:
+        return None
+    if not isinstance(got, (tuple, list)) or len(got) != 2:
+        raise Wrong(f"{shown} returned {short(got)}; it should return a pair (kernel_size, stride), or None.")
+    return as_int(got[0], f"the kernel size from {shown}"), as_int(got[1], f"the stride from {shown}")
+
+
+@question("06.q4", points=3, title="Adaptive pooling's windows", names=("as_fixed_pool",))
+def q4(as_fixed_pool):
+    fixed = [(7, 3), (10, 4), (8, 4), (5, 5), (4, 6), (13, 5), (1, 3), (6, 1), (9, 2), (7, 7), (11, 5), (10, 3),
+             (3, 2), (12, 5), (2, 4), (1, 1), (16, 3), (5, 2)]
+    random_tensors = generator(604)
+    for in_size, out_size in sweep(fixed, _draw_adaptive_case, 48, seed=604):
+        shown = f"as_fixed_pool({in_size}, {out_size})"
+        got = _as_pool_setting(call(as_fixed_pool, in_size, out_size, name="as_fixed_pool"), shown)
+        x = torch.randn(2, 1, in_size, generator=random_tensors, dtype=torch.float64)
+        exists = _some_fixed_pool(in_size, out_size, x)
+        if got is None:
+            if exists:
+                raise Wrong(f"{shown} returned None, but an AvgPool1d(kernel_size, stride) does compute the same as "
+                            "adaptive pooling there: write out the adaptive windows and compare their lengths "
+                            "and starts.")
+            continue
+        k, s = got
+        if k < 1 or s < 1:
+            raise Wrong(f"{shown} returned {got}; a kernel size and a stride are at least 1.")
+        if _pool_matches(in_size, out_size, k, s, x):
+            continue
         try:
-            got = [tuple(int(v) for v in pair) for pair in got]
-        except (TypeError, ValueError):
-            raise Wrong(f"{shown} returned {got!r}; it should return a list of (start, end) pairs of ints.") from None
-        if any(len(pair) != 2 for pair in got):
-            raise Wrong(f"{shown} should return (start, end) pairs, one per output cell.")
-        if len(got) != out_size:
-            raise Wrong(f"{shown} returned {len(got)} windows; there is one window per output cell.")
-        for n, (pair, want) in enumerate(zip(got, _torch_windows(in_size, out_size))):
-            if pair == want:
-                continue
-            if pair[0] == want[0] and pair[1] == want[1] - 1:
-                raise Wrong(f"{shown}: window {n} is {pair}, which stops one cell short: the end is excluded, "
-                            "as in range(start, end).")
-            raise Wrong(f"{shown}: window {n} is {pair} (cells {pair[0]} to {pair[1] - 1}), but "
-                        "AdaptiveAvgPool averages a different set of cells for that output.")
+            count = F.avg_pool1d(x, k, s).shape[-1]
+        except RuntimeError:
+            count = 0
+        if count != out_size:
+            raise Wrong(f"{shown} returned {got}: AvgPool1d({k}, stride={s}) gives {count} output(s) on an input "
+                        f"of {in_size}, not {out_size}.")
+        raise Wrong(f"{shown} returned {got}: AvgPool1d({k}, stride={s}) gives {out_size} outputs on an input of "
+                    f"{in_size}, but it averages different cells than adaptive pooling.")
 
 
-STEM_CONV = dict(in_channels=3, out_channels=64, kernel_size=(7, 7), stride=(2, 2), padding=(3, 3))
+# Question 06.q5's stem: its convolution (kept as it is), and the image size it must take.
+STEM_IMAGE = (3, 300, 228)
+
+
+def _stem(pool: nn.Module) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False), nn.BatchNorm2d(64),
+                         nn.ReLU(), pool)
+
+
+def _stem_weights(fixed_stem) -> list:
+    """The student's stem's weights, with the message for a convolution that got its bias back."""
+    pairs = fixed_stem.state_dict()
+    if len(pairs) == 7 and tuple(pairs[0][1].shape) == (64, 3, 7, 7) and tuple(pairs[1][1].shape) == (64,):
+        raise Wrong("fixed_stem's convolution has a bias: keep bias=False (a BatchNorm follows it).")
+    return pairs
 
 
 @question("06.q5", points=2, title="Fix the stem's pooling", names=("fixed_stem",))
 def q5(fixed_stem):
-    if not isinstance(fixed_stem, nn.Module):
-        raise Wrong(f"fixed_stem should be an nn.Module (e.g. an nn.Sequential), got {type(fixed_stem).__name__}.")
-    convs = [m for m in fixed_stem.modules() if isinstance(m, nn.Conv2d)]
-    if len(convs) != 1 or any(getattr(convs[0], key) != value for key, value in STEM_CONV.items()):
-        raise Wrong("keep the stem's convolution as it is: Conv2d(3, 64, kernel_size=7, stride=2, padding=3).")
-    if convs[0].bias is not None:
-        raise Wrong("keep bias=False in the convolution: a BatchNorm follows it.")
-    if not any(isinstance(m, nn.BatchNorm2d) for m in fixed_stem.modules()):
-        raise Wrong("keep the stem's BatchNorm2d.")
-    pools = [m for m in fixed_stem.modules() if isinstance(m, nn.MaxPool2d)]
-    if len(pools) != 1:
-        raise Wrong("the stem should keep exactly one MaxPool2d.")
-    if pools[0].kernel_size not in (3, (3, 3)):
-        raise Wrong("keep the pooling window at 3×3; change the other arguments.")
-    generator = torch.Generator().manual_seed(605)
-    x = torch.rand(1, 3, 304, 228, generator=generator).to(**place(fixed_stem))
-    with torch.no_grad():
-        out = call(copy_model(fixed_stem), x, name="fixed_stem")
-    expect_shape(out, (1, 64, 76, 57), "for a batch of one 3×304×228 image the stem")
+    expect_module(fixed_stem, "fixed_stem")
+    pairs = _stem_weights(fixed_stem)
+    wanted_pool = nn.MaxPool2d(3, stride=2, padding=0, ceil_mode=True)
+    expected = load_by_order(built(lambda: _stem(wanted_pool)), pairs, "fixed_stem").eval()
+    features = expected[:3]  # conv, BatchNorm and ReLU with the student's weights
+    others = {  # what other poolings with a 3×3 window compute, and why they are not the one asked for
+        "pads the feature maps (padding=1): keep padding=0, as the task asks": nn.MaxPool2d(3, 2, 1),
+        "pads the feature maps: keep padding=0, as the task asks": nn.MaxPool2d(3, 2, 1, ceil_mode=True),
+        "drops the last windows that do not fit entirely inside the maps, so it loses the last row and column; "
+        "a pooling layer can keep such windows": nn.MaxPool2d(3, 2),
+        "moves its window 3 cells at a time: a pooling layer's stride defaults to its kernel size":
+            nn.MaxPool2d(3, ceil_mode=True),
+    }
+    random_tensors, size = generator(605), "×".join(map(str, STEM_IMAGE))
+    for batch in (1, 2):
+        x = torch.rand(batch, *STEM_IMAGE, generator=random_tensors)
+        shown = f"fixed_stem on a batch of {batch} image{'s' if batch > 1 else ''} of {size}"
+        got = as_tensor(fixed_stem.run(x, no_grad=True, eval=True, copy=True, place=True, shown=shown), shown)
+        with torch.no_grad():
+            maps = features(x)
+            want = wanted_pool(maps)
+            if same(got, want):
+                continue
+            if tuple(got.shape) != tuple(want.shape):
+                for why, pool in others.items():
+                    if tuple(got.shape) == tuple(pool(maps).shape):
+                        raise Wrong(f"{shown} gives {tuple(got.shape)}: its pooling {why}.")
+                if tuple(got.shape) == tuple(maps.shape):
+                    raise Wrong(f"{shown} gives {tuple(got.shape)}: it does not pool (keep the max pooling).")
+                raise Wrong(f"{shown} gives {tuple(got.shape)}; a 3×3 max pooling without padding should halve the "
+                            "convolution's maps, rounding up.")
+            for why, pool in others.items():
+                if same(got, pool(maps)):
+                    raise Wrong(f"{shown} gives the right shape, but its pooling {why}.")
+        raise Wrong(f"{shown} gives the right shape but not what the stem computes with your weights and the "
+                    "pooling the task asks for: keep the convolution, BatchNorm and ReLU as they are, and pool "
+                    "with a 3×3 window, no padding.")

@@ -1,10 +1,11 @@
 """Checks for chapter 07's exercises (solutions/07_activations.ipynb): activation derivatives by hand,
 a model that is secretly one convolution, BatchNorm in training mode, dropping the bias in front of
-a BatchNorm, and the single kernel equal to two stacked convolutions.
+a BatchNorm (in a block's state_dict), and the single convolution equal to two strided ones.
 
-Expected values come from torch itself (autograd, F.batch_norm, nn.BatchNorm2d, F.conv2d); random
-cases come from private generators, and modules a student's function builds are built inside
-torch.random.fork_rng, so checking never moves the global RNG.
+Every check receives Answers (convlab.exercises.answers) and computes its reference with torch
+itself: autograd for derivatives, F.batch_norm, a Conv2d and a BatchNorm2d built here and loaded
+with the student's tensors, F.conv2d; a model is judged by its outputs, compared with the task's
+architecture (and with the usual wrong ones) loaded with the student's weights.
 """
 
 import copy
@@ -13,20 +14,33 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from convlab.exercises.core import Wrong, call, copy_model, expect_shape, leaves, place, question
+from convlab.exercises.core import (
+    Wrong,
+    as_int,
+    as_tensor,
+    built,
+    call,
+    expect_module,
+    generator,
+    load_by_order,
+    question,
+    same,
+    short,
+    sweep,
+    value_of,
+)
 
 POINTS = [-2.0, 0.0, 3.0]  # question 07.q1's x values
 LEAKY_SLOPE = 0.1
-TOLERANCE = 1e-3  # hand-computed derivatives may be given with three decimals
 
 
 def _as_values(value, name: str, count: int) -> torch.Tensor:
-    """A list of count numbers (a list, tuple or tensor) as a float64 CPU tensor; Wrong otherwise."""
+    """A list of count numbers (a list, tuple or tensor) as a float64 tensor; Wrong otherwise."""
+    value = value_of(value)
     try:
-        values = torch.as_tensor(value.detach().cpu() if isinstance(value, torch.Tensor) else value,
-                                 dtype=torch.float64).flatten()
-    except (TypeError, ValueError, RuntimeError):
-        raise Wrong(f"{name} should be a list of {count} numbers, got {type(value).__name__}.") from None
+        values = as_tensor(value, name).flatten()
+    except Wrong:
+        raise Wrong(f"{name} should be a list of {count} numbers, got {short(value)}.") from None
     if values.numel() != count:
         raise Wrong(f"{name} should hold {count} numbers, one per x in {POINTS}; it holds {values.numel()}.")
     return values
@@ -49,57 +63,77 @@ def q1(d_relu, d_leaky, d_sigmoid, d_tanh):
     for name, value, function, shown in answers:
         got = _as_values(value, name, len(POINTS))
         want = _autograd_slopes(function)
-        if torch.allclose(got, want, atol=TOLERANCE):
+        if same(got, want):
             continue
         with torch.no_grad():
             values = function(torch.tensor(POINTS, dtype=torch.float64))
-        if torch.allclose(got, values, atol=TOLERANCE):
+        if same(got, values):
             raise Wrong(f"{name} holds {shown}'s values, not its derivative (its slope).")
-        for x, g, w in zip(POINTS, got.tolist(), want.tolist()):
-            if abs(g - w) > TOLERANCE:
+        for x, g, w in zip(POINTS, got, want):
+            if not same(g, w):
                 if x == 0 and name in ("d_relu", "d_leaky"):
                     raise Wrong(f"{name} is wrong at x = 0: give the slope that autograd uses there "
                                 "(the chapter's table says which for ReLU).")
                 raise Wrong(f"{name} is wrong at x = {x}: work it out from {shown}'s derivative formula "
-                            "(with at least three decimals).")
+                            "(computed with math.exp or math.tanh, not rounded by hand).")
 
 
-CONV_SETTINGS = [(1, 8), (8, 8), (8, 1)]
+def _three_convs(*between) -> nn.Sequential:
+    """The three convolutions of question 07.q2, with between[0] after the first, between[1] after the second
+    and between[2] after the third (None: nothing)."""
+    convs = [nn.Conv2d(1, 8, 3), nn.Conv2d(8, 8, 3), nn.Conv2d(8, 1, 3)]
+    layers = []
+    for conv, after in zip(convs, between):
+        layers += [conv] + ([after] if after is not None else [])
+    return nn.Sequential(*layers)
 
 
 @question("07.q2", points=2, title="Put the non-linearity back", names=("fixed_model",))
 def q2(fixed_model):
-    if not isinstance(fixed_model, nn.Module):
-        raise Wrong(f"fixed_model should be an nn.Module (e.g. an nn.Sequential), got {type(fixed_model).__name__}.")
-    layers = leaves(fixed_model)
-    convs = [m for m in layers if isinstance(m, nn.Conv2d)]
-    if [(c.in_channels, c.out_channels) for c in convs] != CONV_SETTINGS or any(
-            c.kernel_size != (3, 3) or c.stride != (1, 1) or c.padding != (0, 0) for c in convs):
-        raise Wrong("keep the three 3×3 convolutions of the broken model (1 → 8 → 8 → 1 channels, "
-                    "stride 1, no padding), in the same order.")
-    kinds = ["conv" if isinstance(m, nn.Conv2d) else "relu" if isinstance(m, nn.ReLU) else type(m).__name__
-             for m in layers]
-    if kinds != ["conv", "relu", "conv", "relu", "conv"]:
-        shown = " → ".join("Conv2d" if k == "conv" else "ReLU" if k == "relu" else k for k in kinds)
-        if kinds[-1] == "relu":
-            raise Wrong(f"your model is {shown}: a ReLU after the last convolution clips the scores, and the "
-                        "convolutions before it still form one linear map.")
-        raise Wrong(f"your model is {shown}: a ReLU must separate each pair of neighbouring convolutions, "
-                    "and the output (raw scores) should not pass through one.")
-    x = torch.randn(2, 1, 16, 16, generator=torch.Generator().manual_seed(702)).to(**place(fixed_model))
-    with torch.no_grad():
-        out = call(copy_model(fixed_model), x, name="fixed_model")
-    expect_shape(out, (2, 1, 10, 10), "for a batch of 2 images of 1×16×16 the model")
+    expect_module(fixed_model, "fixed_model")
+    pairs = fixed_model.state_dict()
+    relu = nn.ReLU()
+    expected = load_by_order(built(lambda: _three_convs(relu, relu, None)), pairs, "fixed_model").eval()
+    others = [  # the same convolutions with the activations elsewhere, and what is wrong with each
+        ((None, None, relu), "still has no ReLU between its convolutions, so they form one linear map "
+                             "(the ReLU at the end does not change that)"),
+        ((relu, relu, relu), "ends with a ReLU: it clips the raw scores, which should keep their sign"),
+        ((relu, None, None), "has no ReLU between its second and third convolutions"),
+        ((None, relu, None), "has no ReLU between its first and second convolutions"),
+        ((relu, None, relu), "has no ReLU between its second and third convolutions, and ends with one"),
+        ((None, relu, relu), "has no ReLU between its first and second convolutions, and ends with one"),
+        ((None, None, None), "has no ReLU at all"),
+    ]
+    others = [(load_by_order(built(lambda b=between: _three_convs(*b)), pairs, "fixed_model").eval(), why)
+              for between, why in others]
+    random_tensors = generator(702)
+    for shape in [(2, 1, 16, 16), (1, 1, 13, 19)]:
+        x = torch.randn(*shape, generator=random_tensors)
+        shown = f"fixed_model on a batch of shape {shape}"
+        got = as_tensor(fixed_model.run(x, no_grad=True, eval=True, copy=True, place=True, shown=shown), shown)
+        with torch.no_grad():
+            want = expected(x)
+            if same(got, want):
+                continue
+            if tuple(got.shape) != tuple(want.shape):
+                raise Wrong(f"{shown} gives {tuple(got.shape)}; three 3×3 convolutions without padding give "
+                            "a different size (check each convolution's settings).")
+            for model, why in others:
+                if same(got, model(x)):
+                    raise Wrong(f"{shown} computes what the three convolutions compute (with your weights) when the "
+                                f"model {why}.")
+        raise Wrong(f"{shown} computes something else than the three convolutions with your weights and a ReLU "
+                    "between each pair: keep the three convolutions in the same order and use nn.ReLU.")
 
 
 def _batch_norm_variants(y, gamma, beta, eps):
     """Common mistakes, with the reason each gets."""
     scale, shift = gamma[None, :, None, None], beta[None, :, None, None]
 
-    def normalise(dims, unbiased):
+    def normalise(dims, unbiased, epsilon=eps):
         mean = y.mean(dim=dims, keepdim=True)
         var = y.var(dim=dims, keepdim=True, unbiased=unbiased)
-        return scale * (y - mean) / torch.sqrt(var + eps) + shift
+        return scale * (y - mean) / torch.sqrt(var + epsilon) + shift
 
     return [
         (normalise((0, 2, 3), True), "it uses the unbiased variance (dividing by n − 1); BatchNorm "
@@ -110,169 +144,223 @@ def _batch_norm_variants(y, gamma, beta, eps):
                                  "BatchNorm pools the batch and all positions of a channel."),
         (normalise((0, 1, 2, 3), False), "it takes one mean and variance over everything; BatchNorm uses "
                                          "one per channel."),
-        (scale * (y - y.mean(dim=(0, 2, 3), keepdim=True)) / torch.sqrt(y.var(dim=(0, 2, 3), keepdim=True,
-                                                                              unbiased=False)) + shift,
-         "it leaves out eps inside the square root."),
+        (normalise((0, 2, 3), False, 0.0), "it leaves out eps inside the square root."),
     ]
+
+
+def _draw_batch_shape(draw):
+    shape = (draw.randint(1, 8), draw.randint(1, 5), draw.randint(1, 6), draw.randint(1, 6))
+    eps = draw.choice([1e-5, 1e-3, 0.1, 0.5])
+    return (shape, eps) if shape[0] * shape[2] * shape[3] > 1 else None
 
 
 @question("07.q3", points=3, title="BatchNorm in training mode", names=("batch_norm_train",))
 def q3(batch_norm_train):
-    generator = torch.Generator().manual_seed(703)
-    for shape in [(4, 3, 5, 5), (1, 2, 6, 4), (8, 1, 3, 3), (3, 5, 2, 7), (16, 4, 1, 1)]:
+    random_tensors = generator(703)
+    fixed = [((4, 3, 5, 5), 1e-5), ((1, 2, 6, 4), 1e-5), ((8, 1, 3, 3), 0.1), ((3, 5, 2, 7), 1e-5),
+             ((16, 4, 1, 1), 1e-5)]
+    for shape, eps in sweep(fixed, _draw_batch_shape, 10, seed=703):
         channels = shape[1]
-        y = torch.randn(*shape, generator=generator, dtype=torch.float64) * 3 + 2
-        gamma = torch.rand(channels, generator=generator, dtype=torch.float64) + 0.5
-        beta = torch.randn(channels, generator=generator, dtype=torch.float64)
-        eps = 1e-5 if shape != (8, 1, 3, 3) else 0.1
+        y = torch.randn(*shape, generator=random_tensors, dtype=torch.float64) * 3 + 2
+        gamma = torch.rand(channels, generator=random_tensors, dtype=torch.float64) + 0.5
+        beta = torch.randn(channels, generator=random_tensors, dtype=torch.float64)
         want = F.batch_norm(y, None, None, gamma, beta, training=True, eps=eps)
-        given = y.clone()
-        got = call(batch_norm_train, given, gamma.clone(), beta.clone(), eps)
-        where = f"for y of shape {shape}" + (f" and eps={eps}" if eps != 1e-5 else "")
-        if not torch.equal(given, y):
-            raise Wrong(f"batch_norm_train changed its input y in place {where}; return a new tensor.")
-        try:
-            got = torch.as_tensor(got.detach().cpu() if isinstance(got, torch.Tensor) else got, dtype=torch.float64)
-        except (TypeError, ValueError, RuntimeError):
-            raise Wrong(f"batch_norm_train returned a {type(got).__name__}; it should return a tensor.") from None
+        where = f"for y of shape {shape} and eps={eps}"
+        got = call(batch_norm_train, y, gamma, beta, eps, name="batch_norm_train")
+        got = as_tensor(got, f"batch_norm_train {where}")
         if tuple(got.shape) != shape:
             raise Wrong(f"wrong shape {where}: got {tuple(got.shape)}; BatchNorm keeps the input's shape.")
-        if torch.allclose(got, want, atol=1e-6):
+        if same(got, want):
             continue
         for variant, reason in _batch_norm_variants(y, gamma, beta, eps):
-            if torch.allclose(got, variant, atol=1e-6):
+            if same(got, variant):
                 raise Wrong(f"wrong values {where}: {reason}")
         raise Wrong(f"wrong values {where}: normalise each channel with its batch mean and variance, "
                     "then scale by gamma and shift by beta (one of each per channel).")
+    y = torch.randn(4, 2, 3, 3, generator=random_tensors, dtype=torch.float64) * 0.01  # eps matters here
+    gamma, beta = torch.ones(2, dtype=torch.float64), torch.zeros(2, dtype=torch.float64)
+    got = call(batch_norm_train, y, gamma, beta, name="batch_norm_train")
+    if not same(as_tensor(got, "batch_norm_train(y, gamma, beta)"),
+                F.batch_norm(y, None, None, gamma, beta, training=True, eps=1e-5)):
+        raise Wrong("batch_norm_train(y, gamma, beta) is wrong: eps should default to 1e-5.")
 
 
-def _conv_and_bn(generator, in_channels=3, out_channels=6, **options):
-    """A Conv2d with a bias and a BatchNorm2d with learned-looking parameters and running statistics."""
-    with torch.random.fork_rng(devices=[]):  # the initial weights are overwritten below
-        conv = nn.Conv2d(in_channels, out_channels, 3, **options)
-    bn = nn.BatchNorm2d(out_channels)
+def _block(in_channels, out_channels, bias, **options) -> nn.Sequential:
+    """Question 07.q4's block: a 3×3 convolution followed by a BatchNorm."""
+    return nn.Sequential(nn.Conv2d(in_channels, out_channels, 3, bias=bias, **options), nn.BatchNorm2d(out_channels))
+
+
+def _trained_block(random_tensors, in_channels, out_channels, **options) -> nn.Sequential:
+    """A block with a bias, learned-looking weights and running statistics that were measured with the bias."""
+    block = built(lambda: _block(in_channels, out_channels, True, **options))
+    conv, bn = block
     with torch.no_grad():
-        conv.weight.copy_(torch.randn(conv.weight.shape, generator=generator) * 0.3)
-        conv.bias.copy_(torch.randn(out_channels, generator=generator) * 2)
-        bn.weight.copy_(torch.rand(out_channels, generator=generator) + 0.5)
-        bn.bias.copy_(torch.randn(out_channels, generator=generator))
-        bn.running_mean.copy_(torch.randn(out_channels, generator=generator) + conv.bias)
-        bn.running_var.copy_(torch.rand(out_channels, generator=generator) + 0.5)
+        conv.weight.copy_(torch.randn(conv.weight.shape, generator=random_tensors) * 0.3)
+        conv.bias.copy_(torch.randn(out_channels, generator=random_tensors) * 2)
+        bn.weight.copy_(torch.rand(out_channels, generator=random_tensors) + 0.5)
+        bn.bias.copy_(torch.randn(out_channels, generator=random_tensors))
+        bn.running_mean.copy_(torch.randn(out_channels, generator=random_tensors) + conv.bias)
+        bn.running_var.copy_(torch.rand(out_channels, generator=random_tensors) + 0.5)
         bn.num_batches_tracked.fill_(100)
-    return conv, bn
+    return block
 
 
-def _run(conv, bn, x, training):
-    conv, bn = copy.deepcopy(conv), copy.deepcopy(bn)
-    conv.train(training)
-    bn.train(training)
+def _run(block, x, training):
+    """block(x) in training or evaluation mode, on a copy (training mode updates the running statistics)."""
+    block = copy.deepcopy(block).train(training)
     with torch.no_grad():
-        return bn(conv(x)), conv, bn
+        return block(x)
 
 
-def _state(*modules):
-    return [t.clone() for m in modules for t in m.state_dict().values()]
+def _as_state(result, shown: str, wanted: dict) -> dict:
+    """The state_dict a student's function returned, checked against the names and shapes of wanted's."""
+    if not isinstance(result, dict):
+        raise Wrong(f"{shown} returned {short(result)}; it should return a state_dict (a dict of tensors).")
+    if "0.bias" in result:
+        raise Wrong(f"{shown} still has the convolution's bias (the key '0.bias'): the block without it has none.")
+    missing, extra = [k for k in wanted if k not in result], [k for k in result if k not in wanted]
+    if missing or extra:
+        raise Wrong(f"{shown} should have the keys of the block's state_dict without '0.bias'"
+                    + (f"; it lacks {', '.join(map(repr, missing))}" if missing else "")
+                    + (f"; it has extra keys {', '.join(map(repr, extra[:5]))}" if extra else "") + ".")
+    state = {}
+    for key, reference in wanted.items():
+        tensor = result[key]
+        if not isinstance(tensor, torch.Tensor):
+            raise Wrong(f"{shown}[{key!r}] should be a tensor, got {short(tensor)}.")
+        if tuple(tensor.shape) != tuple(reference.shape):
+            raise Wrong(f"{shown}[{key!r}] has shape {tuple(tensor.shape)}; that tensor of the block has shape "
+                        f"{tuple(reference.shape)}.")
+        state[key] = tensor.to(reference.dtype)
+    return state
 
 
 @question("07.q4", points=3, title="Drop the bias before BatchNorm", names=("drop_bias",))
 def q4(drop_bias):
-    generator = torch.Generator().manual_seed(704)
+    random_tensors = generator(704)
     for options in [{}, {"stride": 2, "padding": 1}]:
-        conv, bn = _conv_and_bn(generator, **options)
-        before = _state(conv, bn)
-        with torch.random.fork_rng(devices=[]):
-            result = call(drop_bias, conv, bn)
-        if not isinstance(result, (tuple, list)) or len(result) != 2:
-            raise Wrong(f"drop_bias should return a pair (new_conv, new_bn), got {type(result).__name__}.")
-        new_conv, new_bn = result
-        if not isinstance(new_conv, nn.Conv2d) or not isinstance(new_bn, nn.BatchNorm2d):
-            raise Wrong("drop_bias should return an nn.Conv2d and an nn.BatchNorm2d, "
-                        f"got {type(new_conv).__name__} and {type(new_bn).__name__}.")
-        after = _state(conv, bn)
-        if len(after) != len(before) or not all(torch.equal(a, b) for a, b in zip(after, before)):
-            raise Wrong("drop_bias changed the conv or bn it was given; build new modules (or copies) instead.")
-        if new_conv.bias is not None:
-            raise Wrong("new_conv still has a bias: it should be built with bias=False.")
-        settings = ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation", "groups")
-        if any(getattr(new_conv, key) != getattr(conv, key) for key in settings):
-            raise Wrong("new_conv should have the same channels, kernel size, stride and padding as conv.")
-        if not torch.equal(new_conv.weight.detach().cpu().float(), conv.weight.detach()):
-            raise Wrong("new_conv's weight differs from conv's: copy it unchanged.")
-        new_conv, new_bn = copy.deepcopy(new_conv).cpu().float(), copy.deepcopy(new_bn).cpu().float()
-        x = torch.rand(4, 3, 10, 10, generator=generator)
-        where = f" (conv with {options})" if options else ""
-        want, _, _ = _run(conv, bn, x, training=False)
-        got, _, _ = _run(new_conv, new_bn, x, training=False)
-        if not torch.allclose(got, want, atol=1e-4):
-            train_want, _, _ = _run(conv, bn, x, training=True)
-            train_got, _, _ = _run(new_conv, new_bn, x, training=True)
-            if torch.allclose(train_got, train_want, atol=1e-4):
-                raise Wrong(f"in training mode the outputs agree, but in evaluation mode they do not{where}: there "
-                            "BatchNorm subtracts its running mean, which was measured with the bias in it.")
-            raise Wrong(f"new_bn(new_conv(x)) differs from bn(conv(x)){where}, in evaluation mode and in training "
-                        "mode: keep the weights and BatchNorm's gamma and beta as they are.")
-        want, conv_after, bn_after = _run(conv, bn, x, training=True)
-        got, new_conv_after, new_bn_after = _run(new_conv, new_bn, x, training=True)
-        if not torch.allclose(got, want, atol=1e-4):
-            raise Wrong(f"in evaluation mode the outputs agree, but in training mode they do not{where}: keep "
-                        "BatchNorm's gamma and beta as they are.")
-        later = torch.rand(2, 3, 10, 10, generator=generator)
-        want, _, _ = _run(conv_after, bn_after, later, training=False)
-        got, _, _ = _run(new_conv_after, new_bn_after, later, training=False)
-        if not torch.allclose(got, want, atol=1e-4):
-            raise Wrong(f"after one training step the two pairs no longer agree in evaluation mode{where}: keep "
-                        "BatchNorm's momentum (and eps) as they are.")
+        block = _trained_block(random_tensors, 3, 6, **options)
+        shown = "drop_bias(state)" + (f" for a convolution with {options}" if options else "")
+        result = call(drop_bias, dict(block.state_dict()), name="drop_bias")
+        plain = built(lambda o=options: _block(3, 6, False, **o))
+        plain.load_state_dict(_as_state(result, shown, plain.state_dict()))
+        if not torch.equal(plain[0].weight, block[0].weight):
+            raise Wrong(f"{shown}: the convolution's weight ('0.weight') differs from the one given: keep it "
+                        "unchanged.")
+        x = torch.rand(4, 3, 10, 10, generator=random_tensors)
+        agree_eval = same(_run(plain, x, training=False), _run(block, x, training=False))
+        agree_train = same(_run(plain, x, training=True), _run(block, x, training=True))
+        if agree_eval and agree_train:
+            continue
+        if agree_train:
+            raise Wrong(f"{shown}: in training mode the block without the bias computes what the block computes, "
+                        "but in evaluation mode it does not: there BatchNorm subtracts its running mean, which "
+                        "was measured with the bias in it.")
+        if agree_eval:
+            raise Wrong(f"{shown}: in evaluation mode the block without the bias computes what the block computes, "
+                        "but in training mode it does not: keep BatchNorm's gamma and beta ('1.weight', '1.bias') "
+                        "as they are.")
+        raise Wrong(f"{shown}: the block without the bias computes something else than the block, in evaluation "
+                    "mode and in training mode: keep the weight and BatchNorm's gamma and beta as they are.")
 
 
-def _two_convs(x, w1, b1, w2, b2):
-    return F.conv2d(F.conv2d(x, w1, b1), w2, b2)
+def _two_convs(x, w1, b1, s1, w2, b2, s2):
+    return F.conv2d(F.conv2d(x, w1, b1, stride=s1), w2, b2, stride=s2)
 
 
-@question("07.q5", points=4, title="One kernel for two convolutions", names=("compose",))
-def q5(compose):
-    generator = torch.Generator().manual_seed(705)
-    cases = [  # (C0, C1, C2, first kernel size, second kernel size)
-        (1, 1, 1, (3, 3), (3, 3)), (3, 4, 5, (3, 3), (5, 5)), (2, 3, 2, (1, 1), (3, 3)),
-        (2, 2, 3, (2, 3), (3, 1)), (1, 5, 2, (4, 2), (2, 4)), (3, 2, 1, (3, 3), (1, 1)),
+def _draw_composition(draw):
+    channels = draw.randint(1, 3), draw.randint(1, 4), draw.randint(1, 3)
+    kernels = (draw.randint(1, 4), draw.randint(1, 4)), (draw.randint(1, 4), draw.randint(1, 4))
+    return *channels, *kernels, draw.randint(1, 3), draw.randint(1, 3)
+
+
+def _receptive_field(c0, w1, s1, w2, s2) -> tuple:
+    """Read off torch: ((kH, kW), (sH, sW)), the input cells output (0, 0) of the two convolutions depends on
+    (from 0 to kH, kW), and how far output (1, 1)'s cells are moved from those (positive weights: nothing cancels)."""
+    probe = torch.zeros(1, c0, 64, 64, dtype=torch.float64, requires_grad=True)
+    out = _two_convs(probe, w1.abs() + 1, None, s1, w2.abs() + 1, None, s2)
+    (first,) = torch.autograd.grad(out[0, :, 0, 0].sum(), probe, retain_graph=True)
+    (second,) = torch.autograd.grad(out[0, :, 1, 1].sum(), probe)
+    first, second = first[0].abs().sum(0).nonzero(), second[0].abs().sum(0).nonzero()
+    size = (int(first[:, 0].max()) + 1, int(first[:, 1].max()) + 1)
+    return size, (int(second[:, 0].min()), int(second[:, 1].min()))
+
+
+def _as_stride(value, shown: str) -> tuple:
+    """A stride given as an int or a pair of ints, as a pair; Wrong otherwise."""
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise Wrong(f"the stride from {shown} should be an int or a pair of ints, got {short(value)}.")
+        return as_int(value[0], f"the stride from {shown}"), as_int(value[1], f"the stride from {shown}")
+    stride = as_int(value, f"the stride from {shown}")
+    return stride, stride
+
+
+def _inputs(random_tensors, c0, kernel, stride):
+    """Two inputs the single convolution fits, of sizes that leave different remainders."""
+    (kh, kw), (sh, sw) = kernel, stride
+    return [torch.randn(2, c0, kh + sh * extra_h + rest, kw + sw * extra_w + rest, generator=random_tensors,
+                        dtype=torch.float64) for extra_h, extra_w, rest in [(3, 2, 0), (2, 4, 1)]]
+
+
+@question("07.q5", points=4, title="One kernel for two convolutions", names=("compose_strided",))
+def q5(compose_strided):
+    random_tensors = generator(705)
+    fixed = [  # (C0, C1, C2, first kernel size, second kernel size, first stride, second stride)
+        (1, 1, 1, (3, 3), (3, 3), 1, 1), (3, 4, 5, (3, 3), (5, 5), 1, 1), (1, 1, 1, (3, 3), (3, 3), 2, 1),
+        (2, 3, 2, (1, 1), (3, 3), 2, 2), (2, 2, 3, (2, 3), (3, 1), 1, 3), (1, 5, 2, (4, 2), (2, 4), 3, 1),
+        (3, 2, 1, (3, 3), (1, 1), 2, 1), (2, 3, 2, (3, 2), (2, 3), 2, 3),
     ]
-    for c0, c1, c2, k1, k2 in cases:
-        w1 = torch.randn(c1, c0, *k1, generator=generator, dtype=torch.float64)
-        b1 = torch.randn(c1, generator=generator, dtype=torch.float64)
-        w2 = torch.randn(c2, c1, *k2, generator=generator, dtype=torch.float64)
-        b2 = torch.randn(c2, generator=generator, dtype=torch.float64)
-        x = torch.randn(2, c0, 12, 11, generator=generator, dtype=torch.float64)
-        where = f"for Conv2d({c0}, {c1}, {k1}) then Conv2d({c1}, {c2}, {k2})"
+    for c0, c1, c2, k1, k2, s1, s2 in sweep(fixed, _draw_composition, 14, seed=705):
+        w1 = torch.randn(c1, c0, *k1, generator=random_tensors, dtype=torch.float64)
+        b1 = torch.randn(c1, generator=random_tensors, dtype=torch.float64)
+        w2 = torch.randn(c2, c1, *k2, generator=random_tensors, dtype=torch.float64)
+        b2 = torch.randn(c2, generator=random_tensors, dtype=torch.float64)
+        where = f"for Conv2d({c0}, {c1}, {k1}, stride={s1}) then Conv2d({c1}, {c2}, {k2}, stride={s2})"
+        size, step = _receptive_field(c0, w1, s1, w2, s2)
         for biases in ("zero", "given"):
             bias1 = torch.zeros_like(b1) if biases == "zero" else b1
-            result = call(compose, w1.clone(), bias1.clone(), w2.clone(), b2.clone())
-            if not isinstance(result, (tuple, list)) or len(result) != 2:
-                raise Wrong(f"compose should return a pair (w, b), got {type(result).__name__}.")
-            try:
-                w, b = (torch.as_tensor(t.detach().cpu() if isinstance(t, torch.Tensor) else t,
-                                        dtype=torch.float64) for t in result)
-            except (TypeError, ValueError, RuntimeError):
-                raise Wrong("compose should return two tensors, the kernel w and the bias b.") from None
+            shown = f"compose_strided(w1, b1, w2, b2, {s1}, {s2}) {where}"
+            result = call(compose_strided, w1, bias1, w2, b2, s1, s2, name="compose_strided")
+            if not isinstance(result, (tuple, list)) or len(result) != 3:
+                given = (f"a {type(result).__name__} of {len(result)} items" if isinstance(result, (tuple, list))
+                         else short(result))
+                raise Wrong(f"compose_strided should return a triple (w, b, stride), got {given}.")
+            w, b = as_tensor(result[0], f"w from {shown}"), as_tensor(result[1], f"b from {shown}")
+            stride = _as_stride(result[2], shown)
             if w.ndim != 4 or tuple(w.shape[:2]) != (c2, c0):
                 raise Wrong(f"w has shape {tuple(w.shape)} {where}; the single convolution maps {c0} channels to "
                             f"{c2}, and its weight is (out_channels, in_channels, kH, kW).")
-            want = _two_convs(x, w1, bias1, w2, b2)
             if tuple(b.shape) != (c2,):
                 raise Wrong(f"b has shape {tuple(b.shape)} {where}; the bias has one value per output channel.")
-            try:
-                got = F.conv2d(x, w, b)
-            except RuntimeError:
-                got = None
-            if got is None or got.shape != want.shape:
-                raise Wrong(f"w has shape {tuple(w.shape)} {where}: F.conv2d(x, w, b) then gives an output of a "
-                            "different size than the two convolutions; check the kernel's height and width.")
-            if torch.allclose(got, want, atol=1e-8):
-                continue
-            kernel_only = torch.allclose(F.conv2d(x, w), _two_convs(x, w1, None, w2, None), atol=1e-8)
-            if not kernel_only:
-                raise Wrong(f"the kernel w is wrong {where}: F.conv2d(x, w) does not equal the two convolutions "
-                            "without their biases.")
-            if biases == "zero":
-                raise Wrong(f"the kernel is right but b is wrong {where} even when b1 is zero: b2 passes "
-                            "through unchanged.")
-            raise Wrong(f"the kernel is right and b is right when b1 is zero, but not otherwise {where}: b1 passes "
-                        "through the second convolution too.")
+            if min(stride) < 1:
+                raise Wrong(f"the stride {result[2]!r} {where} should be at least 1.")
+            if stride != step:
+                raise Wrong(f"the stride {result[2]!r} is wrong {where}: count how many input cells the two "
+                            "convolutions' window moves from one output to the next.")
+            if tuple(w.shape[2:]) != size:
+                hint = ""
+                if s1 > 1 and tuple(w.shape[2:]) == (k1[0] + k2[0] - 1, k1[1] + k2[1] - 1):
+                    hint = (f": that is the size for a first stride of 1; with stride {s1}, neighbouring taps of the "
+                            f"second kernel read outputs of the first convolution that are {s1} input cells apart")
+                raise Wrong(f"w has shape {tuple(w.shape)} {where}, which does not cover exactly the input cells "
+                            f"one output of the two convolutions depends on{hint}.")
+            for x in _inputs(random_tensors, c0, size, step):
+                want = _two_convs(x, w1, bias1, s1, w2, b2, s2)
+                try:
+                    got = F.conv2d(x, w, b, stride=stride)
+                except RuntimeError:
+                    got = None
+                if got is None or got.shape != want.shape:
+                    raise Wrong(f"F.conv2d(x, w, b, stride) gives an output of a different size than the two "
+                                f"convolutions {where}, on an input of {x.shape[-2]}×{x.shape[-1]}.")
+                if same(got, want):
+                    continue
+                if not same(F.conv2d(x, w, stride=stride), _two_convs(x, w1, None, s1, w2, None, s2)):
+                    raise Wrong(f"the kernel w is wrong {where}: F.conv2d(x, w, stride=...) does not equal the two "
+                                "convolutions without their biases.")
+                if biases == "zero":
+                    raise Wrong(f"the kernel is right but b is wrong {where} even when b1 is zero: b2 passes "
+                                "through unchanged.")
+                raise Wrong(f"the kernel is right and b is right when b1 is zero, but not otherwise {where}: b1 "
+                            "passes through the second convolution too.")

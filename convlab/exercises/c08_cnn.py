@@ -1,23 +1,32 @@
-"""Checks for chapter 08's exercises (solutions/08_cnn.ipynb): shapes through a small network, seed
-003's parameter count, a model whose first Linear has the wrong in_features, a module that accepts
-any image size, and the feature count after a stack of layers computed without running it.
+"""Checks for chapter 08's exercises (solutions/08_cnn.ipynb): shapes through a small network, the
+parameter count of seed 003's design for any widths and image size, a model whose first Linear has
+the wrong in_features, a module that accepts any image size, and the feature count after a stack of
+layers computed without running it.
 
-Expected values come from torch itself (running the layers on zeros, counting parameters);
-networks are built inside torch.random.fork_rng and random cases come from private generators, so
-checking never moves the global RNG.
+Every check receives Answers (convlab.exercises.answers) and computes its reference with torch
+itself: layers on the 'meta' device for counts, layers run on zeros for shapes, the task's
+architecture loaded with the student's weights for a model. Random cases come from private
+generators, so checking never moves the global RNG.
 """
-
 
 import torch
 from torch import nn
 
-from convlab.exercises.core import Wrong, as_int, as_shape, call, copy_model, expect_shape, leaves, place, question, rng
-
-
-def _built(make):
-    """make() with the global RNG restored afterwards (building layers draws their initial weights)."""
-    with torch.random.fork_rng(devices=[]):
-        return make()
+from convlab.exercises.core import (
+    Wrong,
+    as_int,
+    as_shape,
+    built,
+    call,
+    expect_module,
+    expect_module_class,
+    generator,
+    judge_model,
+    question,
+    short,
+    sweep,
+    value_of,
+)
 
 
 def _q1_layers() -> list:
@@ -35,16 +44,17 @@ def _q1_layers() -> list:
 
 @question("08.q1", points=2, title="Shapes after each layer", names=("shapes",))
 def q1(shapes):
-    layers = _built(_q1_layers)
+    layers = built(_q1_layers)
     x = torch.zeros(8, 1, 28, 28)
     want = []
     with torch.no_grad():
         for layer in layers:
             x = layer(x)
             want.append(tuple(x.shape))
-    if isinstance(shapes, (str, bytes)) or not hasattr(shapes, "__len__"):
-        raise Wrong(f"shapes should be a list of shapes (tuples), one per layer, got {type(shapes).__name__}.")
-    got = [as_shape(shape, f"shapes[{n}]") for n, shape in enumerate(shapes)]
+    given = value_of(shapes)
+    if not isinstance(given, (list, tuple)):
+        raise Wrong(f"shapes should be a list of shapes (tuples), one per layer, got {short(given)}.")
+    got = [as_shape(shape, f"shapes[{n}]") for n, shape in enumerate(given)]
     if len(got) == len(want) + 1:
         raise Wrong(f"shapes has {len(got)} entries; give one per layer, after the layer (not the input's shape).")
     if len(got) != len(want):
@@ -54,120 +64,176 @@ def q1(shapes):
             raise Wrong(f"shapes[{n}], the shape after layer {n} ({layers[n]}), is wrong: got {g}.")
 
 
-def _seed003(third_channels: int = 64, linear_in=None) -> nn.Module:
-    return nn.Sequential(
-        nn.Conv2d(3, 32, 5, 1, 2), nn.MaxPool2d(2),
-        nn.Conv2d(32, 32, 5, 1, 2), nn.MaxPool2d(2),
-        nn.Conv2d(32, third_channels, 5, 1, 2), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(linear_in or third_channels * 4 * 4, 64), nn.Linear(64, 10),
-    )
+# --- 08.q2: seed 003's design, any widths and image size ------------------------------------
+
+
+def _seed003_convs(channels, device=None) -> list:
+    c1, c2, c3 = channels
+    return [nn.Conv2d(3, c1, 5, 1, 2, device=device), nn.MaxPool2d(2),
+            nn.Conv2d(c1, c2, 5, 1, 2, device=device), nn.MaxPool2d(2),
+            nn.Conv2d(c2, c3, 5, 1, 2, device=device), nn.MaxPool2d(2), nn.Flatten()]
+
+
+def _seed003(channels=(32, 32, 64), size: int = 32, linear_in=None, device=None) -> nn.Sequential:
+    """Seed 003's CIFAR-10 network with other widths; by default the first Linear takes what Flatten gives."""
+    if linear_in is None:  # what Flatten gives, by torch on the meta device
+        meta = nn.Sequential(*_seed003_convs(channels, device="meta"))
+        linear_in = meta(torch.empty(1, 3, size, size, device="meta")).shape[1]
+    return nn.Sequential(*_seed003_convs(channels, device), nn.Linear(linear_in, 64, device=device),
+                         nn.Linear(64, 10, device=device))
 
 
 def _count(model: nn.Module, *, biases: bool = True) -> int:
     return sum(p.numel() for name, p in model.named_parameters() if biases or not name.endswith("bias"))
 
 
-@question("08.q2", points=2, title="Count seed 003's parameters", names=("n_params", "n_params_wide"))
-def q2(n_params, n_params_wide):
-    seed, wide = _built(_seed003), _built(lambda: _seed003(128))
-    got = as_int(n_params, "n_params")
-    if got != _count(seed):
-        if got == _count(seed, biases=False):
-            raise Wrong("n_params counts the weights only: every Conv2d and Linear here has a bias too.")
-        raise Wrong(f"n_params = {got} is not seed 003's parameter count: add up in × out × k × k + out for "
-                    "each convolution and in × out + out for each Linear.")
-    got = as_int(n_params_wide, "n_params_wide")
-    if got != _count(wide):
-        if got == _count(_built(lambda: _seed003(128, linear_in=1024))):
-            raise Wrong("n_params_wide keeps Linear(1024, 64), but the flattened features change too when the "
-                        "third convolution makes 128 channels.")
-        if got == _count(wide, biases=False):
-            raise Wrong("n_params_wide counts the weights only: every Conv2d and Linear here has a bias too.")
-        raise Wrong(f"n_params_wide = {got} is not the wider network's parameter count.")
+def _params(channels, size, linear_in=None, biases=True) -> int:
+    """seed 003's design counted by torch (on the meta device: shapes without numbers)."""
+    return _count(_seed003(channels, size, linear_in, device="meta"), biases=biases)
 
 
-def _signature(module: nn.Module, *, linear_in: bool = True):
-    if isinstance(module, nn.Conv2d):
-        return ("Conv2d", module.in_channels, module.out_channels, module.kernel_size, module.stride,
-                module.padding, module.dilation, module.groups, module.bias is not None)
-    if isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)):
-        return (type(module).__name__, module.kernel_size, module.stride, module.padding,
-                getattr(module, "dilation", 1), module.ceil_mode)
-    if isinstance(module, nn.Linear):
-        return ("Linear", module.in_features if linear_in else None, module.out_features)
-    return (type(module).__name__,)
+def _draw_seed003(draw):
+    return (draw.randint(1, 128), draw.randint(1, 128), draw.randint(1, 256)), draw.randint(8, 100)
 
 
-def _q3_broken() -> nn.Sequential:
+@question("08.q2", points=2, title="Count seed 003's parameters", names=("seed003_params",))
+def q2(seed003_params):
+    fixed = [((32, 32, 64), 32), ((32, 32, 128), 32), ((16, 32, 64), 64), ((8, 8, 8), 8), ((3, 5, 7), 20),
+             ((1, 1, 1), 15), ((64, 128, 256), 96), ((6, 16, 120), 28), ((32, 32, 64), 47)]
+    for channels, size in sweep(fixed, _draw_seed003, 28, seed=802):
+        shown = f"seed003_params({channels}, {size})"
+        got = as_int(call(seed003_params, channels, size, name="seed003_params"), shown)
+        want = _params(channels, size)
+        if got == want:
+            continue
+        c3, pooled = channels[2], size // 2 // 2 // 2
+        if got == _params(channels, size, biases=False):
+            raise Wrong(f"{shown} counts the weights only: every Conv2d and Linear here has a bias too.")
+        if got == _params(channels, size, linear_in=1024) and c3 * pooled * pooled != 1024:
+            raise Wrong(f"{shown} keeps Linear(1024, 64), but the first Linear takes what Flatten gives, which "
+                        "changes with the third convolution's channels and with the image size.")
+        if got in (_params(channels, size, linear_in=c3 * size * size),
+                   _params(channels, size, linear_in=c3 * (size // 2 // 2) ** 2)):
+            raise Wrong(f"{shown} is wrong in the first Linear's in_features: each of the three MaxPool2d(2) "
+                        "halves the height and width.")
+        if got == _params(channels, size, linear_in=c3 * (-(-size // 8)) ** 2):
+            raise Wrong(f"{shown} rounds the pooled size up; MaxPool2d(2) drops a last row or column that does "
+                        "not fill a window (it rounds down).")
+        if got == _params(channels, size, linear_in=c3 * 16):
+            raise Wrong(f"{shown} keeps 4×4 maps after the last pooling, but those are for 32×32 images: "
+                        "the image size changes them.")
+        raise Wrong(f"{shown} returned {got}, which is not that network's parameter count: add up "
+                    "in × out × k × k + out for each convolution and in × out + out for each Linear.")
+
+
+# --- 08.q3: the first Linear's in_features --------------------------------------------------
+
+
+def _q3_layers(linear_in: int) -> nn.Sequential:
     return nn.Sequential(
         nn.Conv2d(3, 16, kernel_size=3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
         nn.Conv2d(16, 32, kernel_size=3), nn.ReLU(), nn.MaxPool2d(2),
         nn.Conv2d(32, 64, kernel_size=3, stride=2), nn.ReLU(),
         nn.Flatten(),
-        nn.Linear(64 * 4 * 4, 32), nn.ReLU(),
+        nn.Linear(linear_in, 32), nn.ReLU(),
         nn.Linear(32, 10),
     )
 
 
+def _q3_broken() -> nn.Sequential:
+    return _q3_layers(64 * 4 * 4)
+
+
+def _q3_features() -> int:
+    """What the convolution part of the broken model gives a 3×32×32 image (torch, on the meta device)."""
+    convs = nn.Sequential(*list(built(lambda: _q3_layers(1)))[:9]).to("meta")
+    return convs(torch.empty(1, 3, 32, 32, device="meta")).shape[1]
+
+
 @question("08.q3", points=2, title="Fix the Flatten size", names=("fixed_model",))
 def q3(fixed_model):
-    if not isinstance(fixed_model, nn.Module):
-        raise Wrong(f"fixed_model should be an nn.Module (e.g. an nn.Sequential), got {type(fixed_model).__name__}.")
-    broken = leaves(_built(_q3_broken))
-    layers = leaves(fixed_model)
-    flatten = next((n for n, m in enumerate(broken) if isinstance(m, nn.Flatten)), None)
-    if [_signature(m) for m in layers[:flatten + 1]] != [_signature(m) for m in broken[:flatten + 1]]:
-        raise Wrong("keep the convolution part of the broken model as it is (every Conv2d, ReLU and MaxPool2d "
-                    "up to the Flatten, with the same arguments); only the classifier needs a change.")
-    if [_signature(m, linear_in=False) for m in layers] != [_signature(m, linear_in=False) for m in broken]:
-        raise Wrong("keep the classifier's layers (Linear → ReLU → Linear, with 32 and then 10 outputs); only "
-                    "one number in it is wrong.")
-    with torch.no_grad():
-        features = nn.Sequential(*broken[:flatten + 1])(torch.zeros(1, 3, 32, 32)).shape[1]
-    first = next(m for m in layers if isinstance(m, nn.Linear))
-    if first.in_features != features:
-        raise Wrong(f"the first Linear expects {first.in_features} features, but the convolution part makes a "
-                    "different number from a 3×32×32 image: follow the sizes through each layer.")
-    x = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(803)).to(**place(fixed_model))
-    with torch.no_grad():
-        out = call(copy_model(fixed_model), x, name="fixed_model")
-    expect_shape(out, (4, 10), "for a batch of 4 images of 3×32×32 the model")
+    expect_module(fixed_model, "fixed_model")
+    features = _q3_features()
+    expected = built(lambda: _q3_layers(features))
+    theirs = [t for n, t in fixed_model.state_dict() if not n.endswith("num_batches_tracked")]
+    mine = [t for t in expected.state_dict().values()]
+    linear_at = 6  # three convolutions' weights and biases come first
+    if (len(theirs) == len(mine) and all(tuple(a.shape) == tuple(b.shape) for a, b in zip(theirs[:6], mine[:6]))
+            and theirs[linear_at].ndim == 2 and theirs[linear_at].shape[1] != features):
+        probe = torch.rand(1, 3, 32, 32, generator=generator(813))
+        try:
+            fixed_model.run(probe, no_grad=True, eval=True, copy=True, place=True)
+        except Wrong:
+            raise Wrong(f"the first Linear expects {theirs[linear_at].shape[1]} features, but the convolution "
+                        "part makes a different number from a 3×32×32 image: follow the sizes through each "
+                        "layer.") from None
+        raise Wrong("fixed_model runs, but not with the convolution part of the broken model: keep every Conv2d, "
+                    "ReLU and MaxPool2d up to the Flatten with the same arguments; only the classifier needs a "
+                    "change.")
+    random_tensors = generator(803)
+    probes = [torch.rand(4, 3, 32, 32, generator=random_tensors), torch.randn(1, 3, 32, 32, generator=random_tensors)]
+    judge_model(fixed_model, expected, probes, "fixed_model")
 
 
-def _any_size_reference() -> nn.Module:
+# --- 08.q4: a module for any image size -----------------------------------------------------
+
+
+def _any_size_reference(pool) -> nn.Module:
     return nn.Sequential(
         nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
         nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(),
-        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 10),
+        pool(1), nn.Flatten(), nn.Linear(16, 10),
     )
+
+
+class _InShapeOrder:
+    """An Answer whose state_dict is put in the reference's order when every reference tensor has its own
+    shape (a module's tensors come in the order its __init__ created the layers, which the task leaves free)."""
+
+    def __init__(self, answer, reference: nn.Module):
+        self.answer, self.label = answer, answer.label
+        self.shapes = [tuple(t.shape) for t in reference.state_dict().values()]
+
+    def describe(self):
+        return self.answer.describe()
+
+    def run(self, *args, **kwargs):
+        return self.answer.run(*args, **kwargs)
+
+    def state_dict(self) -> list:
+        pairs = self.answer.state_dict()
+        kept = [(n, t) for n, t in pairs if not n.endswith("num_batches_tracked")]
+        theirs = sorted(tuple(t.shape) for _, t in kept)
+        if len(set(self.shapes)) != len(self.shapes) or theirs != sorted(self.shapes):
+            return pairs
+        by_shape = {tuple(t.shape): (n, t) for n, t in kept}
+        return [by_shape[shape] for shape in self.shapes]
+
+
+def _draw_size(draw):
+    return draw.randint(1, 3), draw.randint(2, 70), draw.randint(2, 70)
 
 
 @question("08.q4", points=3, title="A network for any image size", names=("AnySizeNet",))
 def q4(AnySizeNet):  # noqa: N803 - the student's class
-    if not (isinstance(AnySizeNet, type) and issubclass(AnySizeNet, nn.Module)):
-        raise Wrong(f"AnySizeNet should be a class that subclasses nn.Module, got {type(AnySizeNet).__name__}.")
-    if AnySizeNet.forward is nn.Module.forward:
-        raise Wrong("AnySizeNet has no forward method: define forward(self, x), which computes the scores.")
-    with torch.random.fork_rng(devices=[]):
-        model = call(AnySizeNet, name="AnySizeNet")
-    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
-    if [(c.in_channels, c.out_channels, c.kernel_size, c.padding) for c in convs] != [
-            (1, 8, (3, 3), (1, 1)), (8, 16, (3, 3), (1, 1))]:
-        raise Wrong("AnySizeNet should have the two convolutions of the task: 1 → 8 and 8 → 16 channels, "
-                    "3×3 kernels, padding 1.")
-    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
-    if len(linears) != 1 or linears[0].out_features != 10:
-        raise Wrong("AnySizeNet should end with one Linear layer giving 10 scores.")
-    want = _count(_built(_any_size_reference))
-    if _count(model) != want:
-        raise Wrong(f"AnySizeNet has {_count(model)} parameters, which does not match the layers of the task.")
-    model.eval()
-    generator = torch.Generator().manual_seed(804)
-    for n, h, w in [(3, 8, 8), (2, 28, 28), (1, 13, 9), (2, 64, 48), (1, 2, 3)]:
-        x = torch.rand(n, 1, h, w, generator=generator).to(**place(model))
-        with torch.no_grad():
-            out = call(model, x, name=f"AnySizeNet()(a batch of {n} images of 1×{h}×{w})")
-        expect_shape(out, (n, 10), f"for a batch of {n} images of 1×{h}×{w} AnySizeNet")
+    expect_module_class(AnySizeNet, "AnySizeNet")
+    model = AnySizeNet.new(shown="AnySizeNet()")
+    random_tensors = generator(804)
+    sizes = sweep([(3, 8, 8), (2, 28, 28), (1, 13, 9), (2, 64, 48), (1, 2, 3), (1, 3, 2)], _draw_size, 9, seed=804)
+    probes = [torch.rand(n, 1, h, w, generator=random_tensors) for n, h, w in sizes]
+    first = None
+    # "a layer that reduces each map to a single number": the average or the maximum
+    for pool in (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d):
+        reference = built(lambda pool=pool: _any_size_reference(pool))
+        try:
+            judge_model(_InShapeOrder(model, reference), reference, probes, "AnySizeNet()")
+            return
+        except Wrong as problem:
+            first = first or problem
+    raise first
+
+
+# --- 08.q5: the feature count from the layers' settings -------------------------------------
 
 
 def _describe(layers) -> str:
@@ -199,6 +265,21 @@ def _features(layers, shape):
         return nn.Sequential(*layers).eval()(torch.zeros(1, *shape)).numel()
 
 
+def _draw_stack(draw):
+    channels = draw.randint(1, 3)
+    shape = (channels, draw.randint(6, 32), draw.randint(6, 32))
+    layers = []
+    for _ in range(draw.randint(2, 5)):
+        layer, channels = _random_layer(draw, channels)
+        layers.append(layer)
+    if draw.random() < 0.5:
+        layers.append(nn.Flatten())
+    try:
+        return layers, shape, _features(layers, shape)
+    except RuntimeError:
+        return None  # the stack shrinks the image to nothing, or a pooling's padding is too large
+
+
 def _flat_cases() -> list:
     """(layers, in_shape, features): fixed stacks, then random ones that torch accepts."""
     fixed = [
@@ -213,33 +294,19 @@ def _flat_cases() -> list:
         ([nn.MaxPool2d((2, 3), stride=(1, 2), padding=(1, 0))], (3, 7, 7)),
         ([nn.ReLU(), nn.BatchNorm2d(4), nn.Flatten()], (4, 5, 6)),
         (list(_seed003())[:7], (3, 32, 32)),
-        (leaves(_q3_broken())[:9], (3, 32, 32)),
+        (list(_q3_broken())[:9], (3, 32, 32)),
         (_q1_layers()[:7], (1, 28, 28)),
     ]
     cases = [(layers, shape, _features(layers, shape)) for layers, shape in fixed]
-    draw = rng(805)
-    while len(cases) < len(fixed) + 20:
-        channels = draw.randint(1, 3)
-        shape = (channels, draw.randint(6, 32), draw.randint(6, 32))
-        layers = []
-        for _ in range(draw.randint(2, 5)):
-            layer, channels = _random_layer(draw, channels)
-            layers.append(layer)
-        if draw.random() < 0.5:
-            layers.append(nn.Flatten())
-        try:
-            cases.append((layers, shape, _features(layers, shape)))
-        except RuntimeError:
-            continue  # the stack shrinks the image to nothing, or a pooling's padding is too large
-    return cases
+    return sweep(cases, _draw_stack, len(fixed) + 20, seed=805)
 
 
 @question("08.q5", points=4, title="Count the features without running the layers", names=("flat_features",))
 def q5(flat_features):
-    cases = _built(_flat_cases)
+    cases = built(_flat_cases)
     for layers, shape, want in cases:
-        got = call(flat_features, list(layers), shape, name="flat_features")
-        got = as_int(got, f"flat_features(..., {shape})")
+        shown = f"flat_features({_describe(layers)}, {shape})"
+        got = as_int(call(flat_features, list(layers), shape, name="flat_features"), shown)
         if got != want:
-            raise Wrong(f"flat_features({_describe(layers)}, {shape}) returned {got}; flattening the output of "
-                        "those layers gives a different number.")
+            raise Wrong(f"{shown} returned {got}; flattening the output of those layers gives a different "
+                        "number.")

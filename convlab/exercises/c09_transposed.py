@@ -1,27 +1,50 @@
 """Checks for chapter 09's exercises (solutions/09_transposed.ipynb): a transposed layer's shapes, one
-output by stamping, the output-size formula, a decoder that gives the wrong size, choosing
-output_padding for a target size, and the gradient of a convolution as a transposed convolution.
+output by stamping, every layer that upsamples exactly by its stride, a decoder that gives the wrong
+size, choosing output_padding for a target size, and the gradient of a convolution (with dilation
+and groups) as a transposed convolution.
 
-Expected values come from torch itself (F.conv_transpose2d on the numbers, nn.ConvTranspose2d on tiny
-zero inputs for sizes, conv2d's backward for gradients); random cases come from private generators,
-so checking never moves the global RNG.
+Every check receives Answers (convlab.exercises.answers) and computes its reference with torch
+itself: F.conv_transpose2d on the numbers and on tiny zero inputs for sizes, the task's layers with
+the student's weights for a model, aten's convolution backward for gradients. Random cases come from
+private generators, so checking never moves the global RNG.
 """
-
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from convlab.exercises.core import Wrong, as_int, as_shape, call, copy_model, expect_shape, leaves, place, question, rng
+from convlab.exercises.core import (
+    Wrong,
+    as_int,
+    as_shape,
+    as_tensor,
+    call,
+    expect_module,
+    expect_shape,
+    generator,
+    question,
+    same,
+    short,
+    sweep,
+    value_of,
+)
+
+
+def _size(i, k, s=1, p=0, a=0, d=1):
+    """The output height of a transposed convolution on height i, by torch; None where torch refuses it."""
+    try:
+        out = F.conv_transpose2d(torch.zeros(1, 1, i, 1), torch.zeros(1, 1, k, 1), stride=(s, 1), padding=(p, 0),
+                                 output_padding=(a, 0), dilation=(d, 1))
+    except (RuntimeError, ValueError):
+        return None
+    return out.shape[2] if out.shape[2] >= 1 else None
 
 
 @question("09.q1", points=2, title="Predict the shapes", names=("weight_shape", "out_shape"))
 def q1(weight_shape, out_shape):
-    with torch.random.fork_rng(devices=[]):
-        layer = nn.ConvTranspose2d(64, 32, kernel_size=4, stride=2, padding=1)
+    layer = nn.ConvTranspose2d(64, 32, kernel_size=4, stride=2, padding=1, device="meta")
     want_weight = tuple(layer.weight.shape)
-    with torch.no_grad():
-        want_out = tuple(layer(torch.zeros(5, 64, 16, 16)).shape)
+    want_out = tuple(layer(torch.empty(5, 64, 16, 16, device="meta")).shape)
     got_weight, got_out = as_shape(weight_shape, "weight_shape"), as_shape(out_shape, "out_shape")
     if got_weight != want_weight:
         if sorted(got_weight) == sorted(want_weight):
@@ -48,12 +71,10 @@ def q2(out_values):
     x = torch.tensor(Q2_INPUT, dtype=torch.float64)[None, None]
     w = torch.tensor(Q2_KERNEL, dtype=torch.float64)[None, None]
     want = F.conv_transpose2d(x, w, stride=Q2_STRIDE, padding=Q2_PADDING)[0, 0]
-    try:
-        got = torch.as_tensor(out_values.detach().cpu() if isinstance(out_values, torch.Tensor) else out_values,
-                              dtype=torch.float64)
-    except (TypeError, ValueError, RuntimeError):
-        raise Wrong(f"out_values should be a grid of numbers (a list of rows), got {type(out_values).__name__}.") \
-            from None
+    given = value_of(out_values)
+    if not isinstance(given, (list, tuple, torch.Tensor)):
+        raise Wrong(f"out_values should be a grid of numbers (a list of rows), got {short(given)}.")
+    got = as_tensor(given, "out_values")
     while got.ndim > 2 and got.shape[0] == 1:
         got = got[0]
     if got.ndim != 2:
@@ -65,158 +86,342 @@ def q2(out_values):
                         "padding; padding=1 then removes one row and column on each side.")
         raise Wrong(f"out_values is {got.shape[0]}×{got.shape[1]}, but the output has a different size: use the "
                     "output-size formula.")
-    if torch.allclose(got, want):
+    if same(got, want):
         return
     flipped = F.conv_transpose2d(x, w.flip(2, 3), stride=Q2_STRIDE, padding=Q2_PADDING)[0, 0]
-    if torch.allclose(got, flipped):
+    if same(got, flipped):
         raise Wrong("out_values stamps the kernel turned by 180°; each input pixel adds the kernel as it is, "
                     "times its value, with the kernel's top-left at (2i, 2j) before the crop.")
-    row, col = [int(v) for v in (got - want).abs().gt(1e-9).nonzero()[0]]
+    row, col = [int(v) for v in (got - want).abs().gt(1e-6).nonzero()[0]]
     raise Wrong(f"out_values is wrong at row {row}, column {col}: add up every stamp that covers that cell "
                 "(position counted in the uncropped 5×5 grid, which starts one cell earlier).")
 
 
-def _torch_transposed_size(i, k, s, p, a) -> int:
-    """The output height of a real nn.ConvTranspose2d (built without moving the global RNG)."""
-    with torch.random.fork_rng(devices=[]):
-        layer = nn.ConvTranspose2d(1, 1, (k, 1), stride=(s, 1), padding=(p, 0), output_padding=(a, 0), bias=False)
-    with torch.no_grad():
-        return layer(torch.zeros(1, 1, i, 1)).shape[2]
+# --- 09.q3: the layers that upsample exactly by their stride ---------------------------------
+
+Q3_HEIGHTS = (1, 2, 3, 7)  # an exact upsampler turns each of them into s times itself
 
 
-def _valid(i, k, s, p, a) -> bool:
-    try:
-        return _torch_transposed_size(i, k, s, p, a) >= 1
-    except (RuntimeError, ValueError):
-        return False
+def _exact_upsamplers(s: int, max_k: int) -> list:
+    """Every (k, p, a) with 1 <= k <= max_k that torch accepts and that maps height i to s·i (torch itself)."""
+    found = []
+    for k in range(1, max_k + 1):
+        for p in range(0, k + s + 1):
+            for a in range(0, s + 1):  # a = s is refused by torch: the search includes it anyway
+                if all(_size(i, k, s, p, a) == s * i for i in Q3_HEIGHTS):
+                    found.append((k, p, a))
+    return found
 
 
-@question("09.q3", points=3, title="The transposed output size", names=("transposed_output_size",))
-def q3(transposed_output_size):
-    cases = [(4, 2, 2, 0, 0), (2, 3, 2, 0, 0), (4, 3, 2, 1, 0), (4, 3, 2, 1, 1), (16, 4, 2, 1, 0),
-             (3, 3, 1, 0, 0), (5, 3, 1, 1, 0), (5, 3, 1, 2, 0), (3, 3, 2, 1, 1), (1, 1, 1, 0, 0),
-             (7, 4, 4, 0, 3), (10, 5, 3, 2, 2)]
-    draw = rng(903)
-    while len(cases) < 60:
-        s = draw.randint(1, 5)
-        case = (draw.randint(1, 30), draw.randint(1, 7), s, draw.randint(0, 3), draw.randint(0, s - 1))
-        if _valid(*case):
-            cases.append(case)
-    for i, k, s, p, a in cases:
-        got = call(transposed_output_size, i, k, s, p, a)
-        shown = f"transposed_output_size({i}, {k}, {s}, {p}, {a})"
-        got = as_int(got, shown)
-        want = _torch_transposed_size(i, k, s, p, a)
-        if got == want:
+def _settings(value, shown: str) -> list:
+    """The answer as a list of (k, p, a) tuples of ints; Wrong otherwise."""
+    if not isinstance(value, (list, tuple)):
+        raise Wrong(f"{shown} returned {short(value)}; it should return a list of tuples (k, p, a).")
+    settings = []
+    for entry in value:
+        if not isinstance(entry, (list, tuple)) or len(entry) != 3 or not all(type(v) is int for v in entry):
+            raise Wrong(f"{shown} holds {short(entry)}; each entry should be a tuple of three ints "
+                        "(kernel_size, padding, output_padding).")
+        settings.append(tuple(entry))
+    return settings
+
+
+def _draw_upsampler(draw):
+    return draw.randint(1, 6), draw.randint(1, 10)
+
+
+@question("09.q3", points=3, title="The transposed output size", names=("exact_upsamplers",))
+def q3(exact_upsamplers):
+    fixed = [(2, 4), (1, 5), (3, 3), (2, 1), (4, 8), (1, 1), (3, 9), (5, 2), (2, 7)]
+    for s, max_k in sweep(fixed, _draw_upsampler, 16, seed=903):
+        shown = f"exact_upsamplers({s}, {max_k})"
+        got = _settings(call(exact_upsamplers, s, max_k, name="exact_upsamplers"), shown)
+        want = _exact_upsamplers(s, max_k)
+        if sorted(got) == want:
             continue
-        if p and got == want + 4 * p:
-            hint = " (padding removes cells from a transposed convolution's output; it does not add them)"
-        elif a and got == want - a:
-            hint = " (output_padding adds cells)"
-        else:
-            hint = ""
-        raise Wrong(f"{shown} returned {got}, but ConvTranspose2d gives a different size{hint}.")
-    got = call(transposed_output_size, 4, 3)
-    if got != _torch_transposed_size(4, 3, 1, 0, 0):
-        raise Wrong("transposed_output_size(4, 3) is wrong: stride should default to 1, padding and "
-                    "output_padding to 0.")
+        if len(set(got)) != len(got):
+            raise Wrong(f"{shown} lists a setting twice; list each (k, p, a) once.")
+        for k, p, a in got:
+            if (k, p, a) in want:
+                continue
+            setting = f"kernel_size={k}, stride={s}, padding={p}, output_padding={a}"
+            if not 1 <= k <= max_k:
+                raise Wrong(f"{shown} holds kernel size {k}; the kernel sizes to consider go from 1 to {max_k}.")
+            sizes = {i: _size(i, k, s, p, a) for i in Q3_HEIGHTS}
+            if a >= s or p < 0:
+                why = "output_padding must be smaller than the stride" if a >= s else "padding cannot be negative"
+                raise Wrong(f"{shown} holds ({k}, {p}, {a}), but PyTorch refuses ConvTranspose2d({setting}): {why}.")
+            if any(size is None for size in sizes.values()):
+                i = next(i for i in Q3_HEIGHTS if sizes[i] is None)
+                raise Wrong(f"{shown} holds ({k}, {p}, {a}), but ConvTranspose2d({setting}) leaves nothing of "
+                            f"height {i} (its padding crops the whole output).")
+            i = next(i for i in Q3_HEIGHTS if sizes[i] != s * i)
+            raise Wrong(f"{shown} holds ({k}, {p}, {a}), but ConvTranspose2d({setting}) turns height {i} into "
+                        f"{sizes[i]}, not {s * i}.")
+        missing = [entry for entry in want if entry not in got]
+        if all(a > 0 for _, _, a in missing) and not any(a > 0 for _, _, a in got):
+            raise Wrong(f"{shown} misses some settings: output_padding can be any value PyTorch accepts, "
+                        "not only 0.")
+        raise Wrong(f"{shown} misses some settings: look at every kernel size from 1 to {max_k} and every "
+                    "output_padding PyTorch accepts.")
+
+
+# --- 09.q4: the decoder ----------------------------------------------------------------------
+
+Q4_CHANNELS = [(64, 32), (32, 16), (16, 1)]
+Q4_CODE, Q4_IMAGE = 4, 28
+Q4_MAX_STRIDE = 8
+Q4_BROKEN = (2, 1, 0)  # every layer's (stride, padding, output_padding) in the broken decoder
+Q4_MAX_EVALUATIONS = 300  # settings tried on the values, nearest the broken decoder's first
+Q4_NEAREST = 40  # per dimension, for settings that differ between height and width
+
+
+def _distance(chain) -> tuple:
+    """How far one dimension's settings are from the broken decoder's: numbers changed, then by how much."""
+    changes = [(a != b, abs(a - b)) for layer in chain for a, b in zip(layer, Q4_BROKEN)]
+    return sum(c for c, _ in changes), sum(d for _, d in changes)
+
+
+def _candidates(along_h: list, along_w: list):
+    """Pairs of (height, width) settings: the same along both dimensions first, nearest the broken decoder's
+    first; then different ones, from the nearest of each dimension."""
+    both = set(along_w)
+    yield from ((chain, chain) for chain in sorted((c for c in along_h if c in both), key=_distance))
+    nearest_h, nearest_w = (sorted(along, key=_distance)[:Q4_NEAREST] for along in (along_h, along_w))
+    pairs = [(h, w) for h in nearest_h for w in nearest_w if h != w]
+    yield from sorted(pairs, key=lambda pair: tuple(map(sum, zip(_distance(pair[0]), _distance(pair[1])))))
+
+
+def _layer_settings(k: int) -> list:
+    """(stride, padding, output_padding) that a ConvTranspose2d with kernel k (dilation 1) may have."""
+    return [(s, p, a) for s in range(1, Q4_MAX_STRIDE + 1) for p in range(0, k + 1) for a in range(s)]
+
+
+def _chains(kernels: list, sizes: dict) -> list:
+    """Settings of the three layers, along one dimension, that turn every input size in `sizes` into its
+    output size (found with the output-size formula: only a shortlist; torch decides on the values)."""
+
+    def out(i, k, s, p, a):
+        return (i - 1) * s - 2 * p + k + a
+
+    starts = tuple(sizes)
+    needs = {}  # the sizes the third layer must receive -> its settings that turn them into the targets
+    for third in _layer_settings(kernels[2]):
+        s, p, a = third
+        before = [(sizes[start] - kernels[2] - a + 2 * p) / s + 1 for start in starts]
+        if all(b >= 1 and b == int(b) for b in before):
+            needs.setdefault(tuple(int(b) for b in before), []).append(third)
+    found = []
+    for first in _layer_settings(kernels[0]):
+        after_first = tuple(out(i, kernels[0], *first) for i in starts)
+        if min(after_first) < 1:
+            continue
+        for second in _layer_settings(kernels[1]):
+            after_second = tuple(out(i, kernels[1], *second) for i in after_first)
+            found.extend((first, second, third) for third in needs.get(after_second, ()))
+    return found
+
+
+def _decoder_output(x, weights, biases, chain, cache):
+    """The six layers with the student's weights and the given settings ((per layer: (height, width))),
+    run by torch; prefixes are cached."""
+    h = x
+    for depth, (w, b, (along_h, along_w)) in enumerate(zip(weights, biases, chain)):
+        key = chain[:depth + 1]
+        if key not in cache:
+            (sh, ph, ah), (sw, pw, aw) = along_h, along_w
+            z = F.conv_transpose2d(h, w, b, stride=(sh, sw), padding=(ph, pw), output_padding=(ah, aw))
+            cache[key] = torch.sigmoid(z) if depth == len(weights) - 1 else torch.relu(z)
+        h = cache[key]
+    return h
+
+
+def _decoder_tensors(fixed_decoder) -> tuple:
+    """The student's three transposed convolutions' weights and biases, checked against the task's layers."""
+    pairs = [(n, t) for n, t in fixed_decoder.state_dict() if not n.endswith("num_batches_tracked")]
+    weights = [t for _, t in pairs if t.ndim == 4]
+    if len(pairs) != 6 or len(weights) != 3:
+        raise Wrong(f"fixed_decoder holds {len(pairs)} weight tensors ({len(weights)} of them kernels); the "
+                    "decoder's three transposed convolutions hold a weight and a bias each: keep its six layers.")
+    channels = [tuple(w.shape[:2]) for w in weights]  # a ConvTranspose2d weight is (in, out, kH, kW)
+    if channels != Q4_CHANNELS:
+        raise Wrong(f"the layers' channels (in, out) are {channels}; the decoder goes from 64 to 32, 16 and "
+                    "then 1 channel, and each layer's in_channels must be what the layer before it makes.")
+    order = [t for _, t in pairs]
+    biases = [order[2 * n + 1] for n in range(3)]
+    if [order[2 * n].ndim for n in range(3)] != [4] * 3 or [tuple(b.shape) for b in biases] != [(32,), (16,), (1,)]:
+        raise Wrong("fixed_decoder's weights are not those of three transposed convolutions with their biases: "
+                    "keep the decoder's six layers in their order.")
+    return [order[2 * n] for n in range(3)], biases
 
 
 @question("09.q4", points=3, title="Fix the decoder", names=("fixed_decoder",))
 def q4(fixed_decoder):
-    if not isinstance(fixed_decoder, nn.Module):
-        raise Wrong(f"fixed_decoder should be an nn.Module (e.g. an nn.Sequential), "
-                    f"got {type(fixed_decoder).__name__}.")
-    layers = leaves(fixed_decoder)
-    kinds = [type(m).__name__ for m in layers]
-    want_kinds = ["ConvTranspose2d", "ReLU", "ConvTranspose2d", "ReLU", "ConvTranspose2d", "Sigmoid"]
-    if kinds != want_kinds:
-        raise Wrong(f"keep the decoder's layers: {' → '.join(want_kinds)}; yours is {' → '.join(kinds)}.")
-    channels = [(m.in_channels, m.out_channels) for m in layers if isinstance(m, nn.ConvTranspose2d)]
-    if channels != [(64, 32), (32, 16), (16, 1)]:
-        raise Wrong(f"the layers' channels are {channels}; the decoder goes from 64 to 32, 16 and then 1 channel, "
-                    "and each layer's in_channels must be what the layer before it makes.")
-    code = torch.rand(2, 64, 4, 4, generator=torch.Generator().manual_seed(904)).to(**place(fixed_decoder))
-    with torch.no_grad():
-        out = call(copy_model(fixed_decoder), code, name="fixed_decoder")
-    expect_shape(out, (2, 1, 28, 28), "for a batch of 2 codes of 64×4×4 the decoder")
+    expect_module(fixed_decoder, "fixed_decoder")
+    weights, biases = _decoder_tensors(fixed_decoder)
+    random_tensors = generator(904)
+    code = torch.rand(2, 64, Q4_CODE, Q4_CODE, generator=random_tensors)
+    wider = torch.rand(1, 64, Q4_CODE + 1, Q4_CODE + 1, generator=random_tensors)
+    shown = f"for a batch of 2 codes of 64×{Q4_CODE}×{Q4_CODE} the decoder"
+    out = as_tensor(fixed_decoder.run(code, no_grad=True, eval=True, copy=True, place=True, shown=shown), shown)
+    expect_shape(out, (2, 1, Q4_IMAGE, Q4_IMAGE), shown)
+    shown_wider = f"the decoder on a code of 64×{Q4_CODE + 1}×{Q4_CODE + 1}"
+    out_wider = as_tensor(fixed_decoder.run(wider, no_grad=True, eval=True, copy=True, place=True,
+                                            shown=shown_wider), shown_wider)
+    if out_wider.ndim != 4:
+        raise Wrong(f"{shown_wider} gives a tensor of shape {tuple(out_wider.shape)}; a decoder gives images.")
+    # A decoder of these layers maps sizes along each dimension separately: find the settings that fit the sizes
+    # seen, then ask torch which of them computes the decoder's values with its own weights.
+    along, found = [], {}
+    for dim in (2, 3):
+        key = (tuple(w.shape[dim] for w in weights), out_wider.shape[dim])
+        if key not in found:
+            found[key] = _chains(list(key[0]), {Q4_CODE: Q4_IMAGE, Q4_CODE + 1: key[1]})
+        along.append(found[key])
+    dtype = weights[0].dtype
+    one, caches = code[:1].to(dtype), ({}, {}, {})  # the search runs on one code; a match is then confirmed
+    for evaluations, (chain_h, chain_w) in enumerate(_candidates(*along)):
+        if evaluations >= Q4_MAX_EVALUATIONS:
+            break
+        chain = tuple(zip(chain_h, chain_w))
+        with torch.no_grad():
+            if not same(out[:1], _decoder_output(one, weights, biases, chain, caches[0])):
+                continue
+            if (same(out, _decoder_output(code.to(dtype), weights, biases, chain, caches[1]))
+                    and same(out_wider, _decoder_output(wider.to(dtype), weights, biases, chain, caches[2]))):
+                return
+    raise Wrong(f"fixed_decoder gives 1×{Q4_IMAGE}×{Q4_IMAGE} images, but it does not compute ConvTranspose2d → "
+                "ReLU → ConvTranspose2d → ReLU → ConvTranspose2d → Sigmoid with its own weights (for any "
+                "kernel_size, stride, padding and output_padding): keep the six layers in their order and change "
+                "only those arguments.")
 
 
-def _padding_cases() -> list:
-    cases = [(4, 8, 3, 2, 1), (4, 7, 3, 2, 1), (4, 9, 3, 2, 1), (4, 6, 3, 2, 1), (3, 6, 3, 2, 1),
-             (16, 32, 4, 2, 1), (5, 5, 3, 1, 1), (5, 6, 3, 1, 1), (7, 28, 4, 4, 0), (7, 30, 4, 4, 0),
-             (7, 31, 4, 4, 0), (7, 32, 4, 4, 0), (2, 5, 3, 3, 1), (1, 1, 1, 1, 0)]
-    draw = rng(905)
-    while len(cases) < 50:
-        i, k, s = draw.randint(1, 20), draw.randint(1, 6), draw.randint(1, 4)
-        p = draw.randint(0, k - 1)
-        smallest = (i - 1) * s - 2 * p + k
-        if smallest >= 1:
-            cases.append((i, max(1, smallest + draw.randint(-1, s)), k, s, p))
-    return cases
+# --- 09.q5: output_padding -------------------------------------------------------------------
+
+
+def _padding_case(draw):
+    i, k, s = draw.randint(1, 20), draw.randint(1, 6), draw.randint(1, 4)
+    p = draw.randint(0, k - 1)
+    smallest = (i - 1) * s - 2 * p + k
+    return (i, max(1, smallest + draw.randint(-1, s)), k, s, p) if smallest >= 1 else None
 
 
 @question("09.q5", points=3, title="Choose output_padding", names=("output_padding_for",))
 def q5(output_padding_for):
-    for i, target, k, s, p in _padding_cases():
+    fixed = [(4, 8, 3, 2, 1), (4, 7, 3, 2, 1), (4, 9, 3, 2, 1), (4, 6, 3, 2, 1), (3, 6, 3, 2, 1),
+             (16, 32, 4, 2, 1), (5, 5, 3, 1, 1), (5, 6, 3, 1, 1), (7, 28, 4, 4, 0), (7, 30, 4, 4, 0),
+             (7, 31, 4, 4, 0), (7, 32, 4, 4, 0), (2, 5, 3, 3, 1), (1, 1, 1, 1, 0)]
+    for i, target, k, s, p in sweep(fixed, _padding_case, 50, seed=905):
         shown = f"output_padding_for({i}, {target}, {k}, {s}, {p})"
         got = call(output_padding_for, i, target, k, s, p, name="output_padding_for")
-        possible = [a for a in range(s) if _torch_transposed_size(i, k, s, p, a) == target]
+        possible = [a for a in range(s + 1) if _size(i, k, s, p, a) == target]
         if got is None:
             if possible:
                 raise Wrong(f"{shown} returned None, but an output_padding that ConvTranspose2d accepts gives "
                             f"size {target} there.")
             continue
         got = as_int(got, shown)
-        if not 0 <= got < s:
+        size = _size(i, k, s, p, got)
+        if size is None:
             raise Wrong(f"{shown} returned {got}, which ConvTranspose2d refuses: output_padding must be at least 0 "
                         "and smaller than the stride.")
-        size = _torch_transposed_size(i, k, s, p, got)
         if size != target:
             reason = "" if possible else " (return None when no output_padding reaches the target)"
             raise Wrong(f"{shown} returned {got}, but with it ConvTranspose2d gives size {size}, "
                         f"not {target}{reason}.")
 
 
-def _grad_cases() -> list:
-    # (N, C_in, C_out, H, W, kernel, stride, padding)
-    return [(1, 1, 1, 5, 5, 3, 1, 0), (1, 2, 3, 7, 7, 3, 2, 1), (2, 2, 3, 8, 8, 3, 2, 1), (1, 3, 2, 9, 10, 4, 3, 1),
-            (2, 1, 2, 11, 6, 5, 2, 2), (1, 2, 2, 6, 9, 2, 3, 0), (1, 1, 2, 7, 8, 3, 2, 0)]
+# --- 09.q6: the gradient of a convolution ----------------------------------------------------
+
+# (batch, in channels, out channels, (H, W), (kH, kW), stride, padding, dilation, groups): an int or a pair each
+Q6_FIXED = [
+    (1, 1, 1, (5, 5), (3, 3), 1, 0, 1, 1),
+    (1, 2, 3, (7, 7), (3, 3), 2, 1, 1, 1),
+    (2, 2, 3, (8, 8), (3, 3), 2, 1, 1, 1),
+    (1, 3, 2, (9, 10), (4, 4), 3, 1, 1, 1),
+    (1, 2, 2, (9, 9), (3, 3), 1, 2, 2, 1),
+    (1, 1, 2, (10, 11), (3, 3), 2, 2, 2, 1),
+    (1, 4, 6, (7, 8), (3, 3), 2, 1, 1, 2),
+    (1, 4, 4, (6, 7), (3, 3), 1, 1, 1, 4),
+    (2, 6, 3, (8, 9), (2, 3), (2, 1), (1, 0), (1, 2), 3),
+    (1, 2, 4, (11, 9), (3, 2), (3, 2), (2, 1), (2, 1), 2),
+    (1, 3, 3, (12, 10), (3, 3), 3, 0, 3, 3),
+]
 
 
-def _autograd_input_grad(x, weight, g, stride, padding):
-    """dL/dx as autograd computes it: conv2d's backward is aten.convolution_backward, which
-    torch.nn.grad.conv2d_input calls directly (the first torch.autograd.grad on a convolution in a
-    process imports sympy, over a second; this gives the same numbers without that)."""
-    return torch.nn.grad.conv2d_input(x.shape, weight, g, stride=stride, padding=padding)
+def _pair(value) -> tuple:
+    return tuple(value) if isinstance(value, tuple) else (value, value)
+
+
+def _draw_gradient_case(draw):
+    groups = draw.choice([1, 1, 2, 3])
+    c_in, c_out = groups * draw.randint(1, 2), groups * draw.randint(1, 2)
+    size = (draw.randint(4, 13), draw.randint(4, 13))
+    kernel = (draw.randint(1, 4), draw.randint(1, 4))
+
+    def one(low, high):
+        return draw.randint(low, high) if draw.random() < 0.6 else (draw.randint(low, high), draw.randint(low, high))
+
+    stride, padding, dilation = one(1, 3), one(0, 2), one(1, 2)
+    for n, k, p, d in zip(size, kernel, _pair(padding), _pair(dilation)):
+        if n + 2 * p < d * (k - 1) + 1:
+            return None  # the convolution has no output
+    return draw.randint(1, 2), c_in, c_out, size, kernel, stride, padding, dilation, groups
+
+
+def _gradient_case(case, random_tensors):
+    n, c_in, c_out, (h, w), kernel, stride, padding, dilation, groups = case
+    x = torch.rand(n, c_in, h, w, generator=random_tensors, dtype=torch.float64)
+    weight = torch.randn(c_out, c_in // groups, *kernel, generator=random_tensors, dtype=torch.float64)
+    y = F.conv2d(x, weight, stride=stride, padding=padding, dilation=dilation, groups=groups)
+    g = torch.randn(y.shape, generator=random_tensors, dtype=torch.float64)
+    # dL/dx as autograd computes it: torch.nn.grad.conv2d_input calls conv2d's backward (aten's
+    # convolution_backward) directly, without the sympy import of a first torch.autograd.grad
+    want = torch.nn.grad.conv2d_input(x.shape, weight, g, stride=stride, padding=padding, dilation=dilation,
+                                      groups=groups)
+    return x, weight, g, want
 
 
 @question("09.q6", points=4, title="The gradient of a convolution", names=("conv2d_input_grad",))
 def q6(conv2d_input_grad):
-    generator = torch.Generator().manual_seed(906)
-    for n, c_in, c_out, h, w, k, s, p in _grad_cases():
-        x = torch.rand(n, c_in, h, w, generator=generator, dtype=torch.float64)
-        weight = torch.randn(c_out, c_in, k, k, generator=generator, dtype=torch.float64)
-        y = F.conv2d(x, weight, stride=s, padding=p)
-        g = torch.randn(y.shape, generator=generator, dtype=torch.float64)
-        want = _autograd_input_grad(x, weight, g, s, p)
-        where = f"for x of shape {(n, c_in, h, w)}, a {k}×{k} kernel, stride {s}, padding {p}"
-        got = call(conv2d_input_grad, g.clone(), weight.clone(), s, p, (h, w), name="conv2d_input_grad")
-        try:
-            got = torch.as_tensor(got.detach().cpu() if isinstance(got, torch.Tensor) else got, dtype=torch.float64)
-        except (TypeError, ValueError, RuntimeError):
-            raise Wrong(f"conv2d_input_grad returned a {type(got).__name__}; it should return a tensor.") from None
+    random_tensors = generator(906)
+    for case in sweep(Q6_FIXED, _draw_gradient_case, 20, seed=906):
+        _, _, _, (h, w), kernel, stride, padding, dilation, groups = case
+        x, weight, g, want = _gradient_case(case, random_tensors)
+        settings = f"stride={stride}, padding={padding}, dilation={dilation}, groups={groups}"
+        where = f"for x of shape {tuple(x.shape)}, a {kernel[0]}×{kernel[1]} kernel, {settings}"
+        got = as_tensor(call(conv2d_input_grad, g, weight, stride, padding, dilation, groups, (h, w),
+                             name="conv2d_input_grad"), f"conv2d_input_grad {where}")
         if tuple(got.shape) != tuple(want.shape):
+            if got.ndim == 4 and got.shape[1] != want.shape[1] and groups > 1:
+                raise Wrong(f"wrong shape {where}: got {tuple(got.shape)}; the gradient has x's shape, and x's "
+                            "channels depend on groups: see how groups splits the weight in a transposed "
+                            "convolution.")
+            hint = ("; with dilation d a kernel of k taps spans d(k - 1) + 1 cells"
+                    if any(d > 1 for d in _pair(dilation)) else "")
             raise Wrong(f"wrong shape {where}: got {tuple(got.shape)}; the gradient has x's shape "
-                        "(choose output_padding for the height and for the width).")
-        if torch.allclose(got, want, atol=1e-8):
+                        f"(choose output_padding for the height and for the width{hint}).")
+        if same(got, want):
             continue
-        try:
-            turned = F.conv_transpose2d(g, weight.flip(2, 3), stride=s, padding=p,
-                                        output_padding=[(size + 2 * p - k) % s for size in (h, w)])
-        except RuntimeError:
-            turned = None
-        if turned is not None and torch.allclose(got, turned, atol=1e-8):
+        turned = _turned(g, weight, case, want)
+        if turned is not None and same(got, turned):
             raise Wrong(f"wrong values {where}: the kernel is turned by 180°; F.conv_transpose2d takes the "
                         "convolution's weight as it is.")
+        if groups > 1:
+            raise Wrong(f"wrong values {where}: with groups, each group of x's channels gets its gradient only "
+                        "from its own group of y's channels, through its own kernels: see how groups splits "
+                        "the weight in a transposed convolution.")
         raise Wrong(f"wrong values {where}: the gradient does not match autograd's.")
+
+
+def _turned(g, weight, case, want):
+    """The transposed convolution with the kernel turned by 180° (a common mistake), at want's size."""
+    _, _, _, _, _, stride, padding, dilation, groups = case
+    options = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+    turned = weight.flip(2, 3)
+    try:
+        smallest = F.conv_transpose2d(g, turned, **options)
+        extra = tuple(n - m for n, m in zip(want.shape[2:], smallest.shape[2:]))
+        return F.conv_transpose2d(g, turned, output_padding=extra, **options)
+    except RuntimeError:
+        return None

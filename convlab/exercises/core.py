@@ -16,6 +16,7 @@ loaded with the student's weights).
 
 import contextlib
 import importlib.util
+import os
 import random
 import re
 import sys
@@ -24,8 +25,7 @@ from pathlib import Path
 
 import torch
 
-from convlab.exercises import wire
-from convlab.exercises.answers import Answer, LocalChannel, Unanswerable
+from convlab.exercises.answers import Answer, ChannelError, LocalChannel, Unanswerable
 
 QID = re.compile(r"^(\d\d)\.([a-z]\w*)$")
 HERE = Path(__file__).resolve().parent
@@ -340,7 +340,9 @@ def evaluate(q: Question, channel) -> tuple:
         return False, str(problem) if str(problem).endswith((".", ")")) else f"{problem}."
     except Unanswerable as problem:
         return False, f"the notebook's reply could not be read ({problem}); graded 0."
-    except (wire.WireError, RecursionError) as problem:
+    except ChannelError:
+        raise
+    except Exception as problem:  # noqa: BLE001 - odd plain data (a tensor where a number was due) is feedback
         return False, f"your answer could not be checked ({type(problem).__name__}: {clip(str(problem))})."
     return True, "correct"
 
@@ -384,6 +386,8 @@ def check(qid: str, *answers) -> Verdict:
     q = REGISTRY[qid]
     if len(answers) != len(q.names):
         raise TypeError(f"check({qid!r}, ...) takes {len(q.names)} answer(s): {', '.join(q.names)}")
+    if os.environ.get("CONVLAB_GRADING") == "1":  # in the grader's sandbox: the judge outside decides
+        return Verdict(qid, False, "checked by the grader")
     passed, reason = evaluate(q, LocalChannel(dict(zip(q.names, answers))))
     if passed:
         print(f"✓ {qid}: correct ({q.points} point{'s' if q.points != 1 else ''})")

@@ -87,7 +87,8 @@ def load_extra_checks(folder) -> list:
         before = set(core.REGISTRY)
         try:
             text = path.read_text(encoding="utf-8")
-            exec(compile(text, str(path), "exec"), {"__name__": "convlab_extra_checks_" + re.sub(r"\W", "_", path.stem)})
+            name = "convlab_extra_checks_" + re.sub(r"\W", "_", path.stem)
+            exec(compile(text, str(path), "exec"), {"__name__": name})
         except Exception as problem:  # noqa: BLE001 - any failure of the instructor's file is a usage error
             raise UsageError(f"--extra-checks: {path} failed to load: {type(problem).__name__}: {problem} "
                              "(fix the file, or move it out of the folder)") from None

@@ -11,15 +11,16 @@ import subprocess
 import time
 
 from convlab.exercises import wire
+from convlab.exercises.answers import ChannelError
 from convlab.grading import procs, sandbox
 from convlab.grading.records import START_TIMEOUT
 
 
-class KernelDied(Exception):
+class KernelDied(ChannelError):
     """The sandboxed kernel exited (os._exit, a signal, out of memory) or broke the protocol."""
 
 
-class Late(Exception):
+class Late(ChannelError):
     """The sandboxed kernel did not answer before its deadline; it has been killed."""
 
 

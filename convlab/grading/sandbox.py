@@ -72,6 +72,7 @@ def command(argv: list, limits) -> list:
     environment = {"HOME": HOME, "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "LANG": "C.UTF-8",
                    "MPLBACKEND": "Agg", "MPLCONFIGDIR": "/tmp/matplotlib", "OMP_NUM_THREADS": "1",
                    "MKL_NUM_THREADS": "1", "CONVLAB_DEVICE": "cpu", "PYTHONDONTWRITEBYTECODE": "1",
+                   "CONVLAB_GRADING": "1",
                    "PYDEVD_DISABLE_FILE_VALIDATION": "1", "IPYTHONDIR": "/tmp/ipython", "TMPDIR": "/tmp"}
     for name, value in environment.items():
         cmd += ["--setenv", name, value]
@@ -86,7 +87,8 @@ def runner_argv(limits) -> list:
 
 def unsandboxed_command(argv: list, workdir: Path) -> tuple:
     """--no-sandbox: the runner as an ordinary process in a private folder (marked untrusted in every report)."""
-    env = {"HOME": str(workdir), "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "MPLBACKEND": "Agg",
+    env = {"CONVLAB_GRADING": "1", "HOME": str(workdir), "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+           "MPLBACKEND": "Agg",
            "OMP_NUM_THREADS": "1", "CONVLAB_DEVICE": "cpu", "MPLCONFIGDIR": str(workdir / ".mpl"),
            "IPYTHONDIR": str(workdir / ".ipython"), "LANG": "C.UTF-8"}
     return argv, env
