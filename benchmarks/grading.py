@@ -3,8 +3,9 @@
     python benchmarks/grading.py [--count 100] [--jobs 2] [--chapter 01_conv2d]
 
 The batch mixes full solutions (80 %), untouched exercises (10 %) and solutions with
-one cell that raises (10 %). Prints the wall-clock seconds per submission and the total.
-The goal: 100 submissions of one chapter on 2 cores with --jobs 2 in at most 4 minutes.
+one cell that raises (10 %). Grades the batch twice, in sandboxes and with --no-sandbox, and
+prints the wall-clock seconds per submission of each and their difference: the sandbox's own cost.
+The goal: at most 1.0 s per submission with the sandbox, 2 cores, --jobs 2.
 """
 
 import argparse
@@ -24,7 +25,7 @@ def main(argv=None) -> int:
     parser.add_argument("--chapter", default="01_conv2d")
     args = parser.parse_args(argv)
 
-    from convlab.exercises.grade import grade
+    from convlab.grading.batch import grade
 
     solution = (ROOT / "solutions" / f"{args.chapter}.ipynb").read_text()
     exercise = (ROOT / "exercises" / f"{args.chapter}.ipynb").read_text()
@@ -35,14 +36,19 @@ def main(argv=None) -> int:
             path = Path(folder) / f"student{n:03d}" / f"{args.chapter}.ipynb"
             path.parent.mkdir()
             path.write_text(text)
-        start = time.perf_counter()
-        status = grade([folder], jobs=args.jobs, quiet=True, csv_path=Path(folder) / "grades.csv")
-        seconds = time.perf_counter() - start
-        rows = (Path(folder) / "grades.csv").read_text().splitlines()[1:]
-    full = sum(1 for row in rows if row.split(",")[-3] == row.split(",")[-2])
-    print(f"graded {args.count} submissions of {args.chapter} with --jobs {args.jobs} on {os.cpu_count()} cores "
-          f"in {seconds:.1f} s: {seconds / args.count:.2f} s per submission (exit status {status}, "
-          f"{full} with full marks)")
+        figures = {}
+        for sandboxed in (True, False):
+            start = time.perf_counter()
+            status = grade([folder], jobs=args.jobs, quiet=True, csv_path=Path(folder) / "grades.csv",
+                           use_sandbox=sandboxed)
+            seconds = time.perf_counter() - start
+            rows = (Path(folder) / "grades.csv").read_text().splitlines()[1:]
+            full = sum(1 for row in rows if row.split(",")[-3] == row.split(",")[-2])
+            figures[sandboxed] = seconds / args.count
+            print(f"{'sandboxed' if sandboxed else 'no sandbox'}: graded {args.count} submissions of "
+                  f"{args.chapter} with --jobs {args.jobs} on {os.cpu_count()} cores in {seconds:.1f} s: "
+                  f"{seconds / args.count:.2f} s per submission (exit status {status}, {full} with full marks)")
+    print(f"the sandbox's own cost: {figures[True] - figures[False]:+.2f} s per submission")
     return 0 if status == 0 else 1
 
 

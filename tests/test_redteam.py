@@ -152,7 +152,7 @@ def redteam(tmp_path_factory):
     try:
         check_available()
     except Unavailable as problem:
-        pytest.skip(f"no sandbox on this machine: {problem}")
+        pytest.fail(f"no sandbox on this machine (make test installs bubblewrap): {problem}")
     root = tmp_path_factory.mktemp("redteam")
     submissions, hidden = root / "submissions", root / "hidden"
     hidden.mkdir()
