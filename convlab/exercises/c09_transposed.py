@@ -247,12 +247,15 @@ def _decoder_tensors(fixed_decoder) -> tuple:
     if channels != Q4_CHANNELS:
         raise Wrong(f"the layers' channels (in, out) are {channels}; the decoder goes from 64 to 32, 16 and "
                     "then 1 channel, and each layer's in_channels must be what the layer before it makes.")
+    if not all(bool(torch.isfinite(t).all()) for _, t in pairs if t.is_floating_point()):
+        raise Wrong("fixed_decoder's weights hold NaN or infinite values: build the layers afresh.")
     order = [t for _, t in pairs]
     biases = [order[2 * n + 1] for n in range(3)]
     if [order[2 * n].ndim for n in range(3)] != [4] * 3 or [tuple(b.shape) for b in biases] != [(32,), (16,), (1,)]:
         raise Wrong("fixed_decoder's weights are not those of three transposed convolutions with their biases: "
                     "keep the decoder's six layers in their order.")
-    return [order[2 * n] for n in range(3)], biases
+    dtype = order[0].dtype if order[0].dtype in (torch.float32, torch.float64) else torch.float32
+    return [order[2 * n].to(dtype) for n in range(3)], [b.to(dtype) for b in biases]
 
 
 @question("09.q4", points=3, title="Fix the decoder", names=("fixed_decoder",))
@@ -284,12 +287,15 @@ def q4(fixed_decoder):
         if evaluations >= Q4_MAX_EVALUATIONS:
             break
         chain = tuple(zip(chain_h, chain_w))
-        with torch.no_grad():
-            if not same(out[:1], _decoder_output(one, weights, biases, chain, caches[0])):
-                continue
-            if (same(out, _decoder_output(code.to(dtype), weights, biases, chain, caches[1]))
-                    and same(out_wider, _decoder_output(wider.to(dtype), weights, biases, chain, caches[2]))):
-                return
+        try:
+            with torch.no_grad():
+                if not same(out[:1], _decoder_output(one, weights, biases, chain, caches[0])):
+                    continue
+                if (same(out, _decoder_output(code.to(dtype), weights, biases, chain, caches[1]))
+                        and same(out_wider, _decoder_output(wider.to(dtype), weights, biases, chain, caches[2]))):
+                    return
+        except RuntimeError:
+            continue  # settings torch refuses
     raise Wrong(f"fixed_decoder gives 1×{Q4_IMAGE}×{Q4_IMAGE} images, but it does not compute ConvTranspose2d → "
                 "ReLU → ConvTranspose2d → ReLU → ConvTranspose2d → Sigmoid with its own weights (for any "
                 "kernel_size, stride, padding and output_padding): keep the six layers in their order and change "

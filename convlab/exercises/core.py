@@ -195,7 +195,7 @@ def same(got: torch.Tensor, want: torch.Tensor) -> bool:
         return False
     got, want = got.to(torch.float64), want.to(torch.float64)
     scale = max(1.0, float(want.abs().max())) if want.numel() else 1.0
-    return bool(torch.allclose(got, want, rtol=RTOL, atol=ATOL * scale, equal_nan=True))
+    return bool(torch.allclose(got, want, rtol=RTOL, atol=ATOL * scale))  # a NaN never matches
 
 
 def expect_close(got, want: torch.Tensor, what: str) -> torch.Tensor:

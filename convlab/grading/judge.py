@@ -81,7 +81,7 @@ class Judge:
         """The supervisor's hard limit: stop now (called from another thread)."""
         self.aborted = True
         if self.kernel is not None:
-            self.kernel.kill()
+            self.kernel.stop()
 
     def grade(self) -> list:
         for _attempt in range(RESTARTS + 1):

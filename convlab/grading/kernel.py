@@ -56,10 +56,13 @@ class Kernel:
             if remaining <= 0:
                 self.kill()
                 raise Late()
-            ready, _, _ = select.select([fd], [], [], min(remaining, 1.0))
-            if not ready:
+            try:
+                ready, _, _ = select.select([fd], [], [], min(remaining, 1.0))
+                chunk = os.read(fd, 1 << 20) if ready else None
+            except (OSError, ValueError):  # killed from another thread (the supervisor's hard limit)
+                raise KernelDied("the kernel was stopped") from None
+            if chunk is None:
                 continue
-            chunk = os.read(fd, 1 << 20)
             if not chunk:
                 self.kill()
                 raise KernelDied("the kernel exited")
@@ -82,6 +85,12 @@ class Kernel:
     def run_cell(self, source: str, timeout: float) -> dict:
         self.send({"cell": source})
         return self.read(time.monotonic() + timeout)
+
+    def stop(self) -> None:
+        """Kill the sandbox (safe from another thread: the pipes stay open, the reader sees the end)."""
+        procs.kill_group(self.process.pid)
+        if self.cgroup is not None:
+            self.cgroup.kill_and_remove()
 
     def kill(self) -> None:
         procs.kill_group(self.process.pid)
