@@ -62,13 +62,14 @@ def command(argv: list, limits) -> list:
     for link, target in (("/bin", "usr/bin"), ("/lib", "usr/lib"), ("/lib64", "usr/lib64"), ("/sbin", "usr/sbin")):
         if os.path.islink(link):
             cmd += ["--symlink", target, link]
-    for path in read_only_paths():
-        cmd += ["--ro-bind", str(path), str(path)]
+    # The private folders first, then the read-only views: a virtualenv or checkout under /tmp stays visible.
     cmd += ["--proc", "/proc", "--dev", "/dev",
             "--size", str(limits.tmp_mb << 20), "--tmpfs", "/tmp",
             "--size", str(limits.tmp_mb << 20), "--tmpfs", HOME,
-            "--size", str(limits.tmp_mb << 20), "--tmpfs", WORK,
-            "--chdir", WORK]
+            "--size", str(limits.tmp_mb << 20), "--tmpfs", WORK]
+    for path in read_only_paths():
+        cmd += ["--ro-bind", str(path), str(path)]
+    cmd += ["--chdir", WORK]
     environment = {"HOME": HOME, "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "LANG": "C.UTF-8",
                    "MPLBACKEND": "Agg", "MPLCONFIGDIR": "/tmp/matplotlib", "OMP_NUM_THREADS": "1",
                    "MKL_NUM_THREADS": "1", "CONVLAB_DEVICE": "cpu", "PYTHONDONTWRITEBYTECODE": "1",
