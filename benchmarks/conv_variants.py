@@ -5,7 +5,7 @@
 Prints a table, writes conv_<device>.json and a plot of time against
 multiply-adds (conv_<device>.png) under --out. Not a test: figures vary by machine.
 The book's chapter 10 draws its figures from a stored copy of the JSON
-(book/data/bench_cpu.json); refresh it by copying a new result there.
+(convlab/data/bench_cpu.json); refresh it by copying a new result there.
 """
 
 import argparse

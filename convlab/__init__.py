@@ -9,6 +9,7 @@ import importlib
 
 from convlab import arithmetic, reference
 from convlab.checks import check_conv2d, check_conv_transpose2d
+from convlab.demos import expect_error
 from convlab.devices import device, seed
 from convlab.errors import ConvlabError
 from convlab.exercises.core import check
@@ -31,6 +32,7 @@ __all__ = [
     "check_conv2d",
     "check_conv_transpose2d",
     "device",
+    "expect_error",
     "plotting",
     "reference",
     "seed",

@@ -120,3 +120,14 @@ def _cuda_clock(fn, calls, device) -> float:
 
 def _ms(seconds: float) -> str:
     return f"{seconds * 1e3:.3f} ms" if seconds < 1 else f"{seconds:.3f} s"
+
+
+def stored_benchmark() -> dict:
+    """The benchmark stored with the book (one quiet CPU run of benchmarks/conv_variants.py), as a dict.
+
+    It ships inside the package, so chapter 10 reads it on Colab and Binder too.
+    """
+    import json
+    from importlib import resources
+
+    return json.loads(resources.files("convlab").joinpath("data/bench_cpu.json").read_text(encoding="utf-8"))
