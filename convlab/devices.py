@@ -68,4 +68,18 @@ def seed(n: int = 0) -> None:
     torch.backends.cudnn.allow_tf32 = False
     torch.backends.cudnn.benchmark = False
     torch.backends.cudnn.deterministic = True
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    _deterministic_eager_ops()
+
+
+def _deterministic_eager_ops() -> None:
+    """torch.use_deterministic_algorithms(True, warn_only=True) for eager operations.
+
+    The public call also imports torch._inductor's config to set its flag, which costs
+    about a second per process; this book never compiles, so set the eager flag alone
+    where torch exposes it, and fall back to the public call where it does not.
+    """
+    setter = getattr(torch._C, "_set_deterministic_algorithms", None)
+    if setter is None:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    else:
+        setter(True, warn_only=True)

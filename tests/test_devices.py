@@ -63,3 +63,11 @@ def test_seed_turns_tf32_off_and_asks_for_determinism():
 def test_seed_rejects_what_is_not_a_whole_number(bad):
     with pytest.raises(ConvlabError, match=r"(?s)seed needs a whole number.*Fix: call convlab.seed\(0\)"):
         convlab.seed(bad)
+
+
+def test_seed_falls_back_to_the_public_call_where_torch_lacks_the_eager_setter(monkeypatch):
+    calls = []
+    monkeypatch.delattr(torch._C, "_set_deterministic_algorithms")
+    monkeypatch.setattr(torch, "use_deterministic_algorithms", lambda mode, warn_only: calls.append((mode, warn_only)))
+    convlab.seed(0)
+    assert calls == [(True, True)]
