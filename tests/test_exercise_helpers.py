@@ -123,3 +123,17 @@ def test_a_model_is_judged_by_what_it_computes_with_its_own_weights():
     with pytest.raises(Wrong, match="shape"):
         judge_model(Answer(LocalChannel({"m": nn.Sequential(nn.Conv2d(1, 3, 3))}), "m"), nn.Sequential(
             nn.Conv2d(1, 2, 3)), probes, "m")
+
+
+def test_a_known_mistake_gets_its_own_reason():
+    def task(act=None):
+        return nn.Sequential(nn.Conv2d(1, 2, 3), act or nn.ReLU(), nn.Conv2d(2, 1, 3))
+
+    wrong = task(nn.Tanh())
+    mistakes = [(lambda: task(nn.Sigmoid()), "uses a sigmoid."), (lambda: task(nn.Tanh()), "uses tanh.")]
+    with pytest.raises(Wrong, match=r"m on a batch of shape \(1, 1, 7, 7\) uses tanh\."):
+        judge_model(Answer(LocalChannel({"m": wrong}), "m"), task(), [torch.randn(1, 1, 7, 7)], "m",
+                    mistakes=mistakes)
+    with pytest.raises(Wrong, match="m on a batch of shape .* nothing like it"):
+        judge_model(Answer(LocalChannel({"m": task(nn.Softsign())}), "m"), task(), [torch.randn(1, 1, 7, 7)],
+                    "m", mistakes=mistakes, otherwise="computes nothing like it.")

@@ -23,7 +23,7 @@ from convlab.exercises.core import (
     call,
     expect_module,
     generator,
-    load_by_order,
+    judge_model,
     question,
     same,
     short,
@@ -295,22 +295,20 @@ def _segmenter(paddings=None) -> nn.Sequential:
     return nn.Sequential(*layers[:-1])
 
 
-def _one_wrong_padding(pairs, x, got, name):
-    """(number, size) when the student's output is the task's model with one padding changed, else None."""
-    grown = (got.shape[-2] - Q5_SIZE, got.shape[-1] - Q5_SIZE)
-    if grown[0] % 2 or grown[1] % 2:
-        return None
+def _one_wrong_padding() -> list:
+    """Mistakes for judge_model: the task's model with one convolution's padding changed, and what that does."""
+    mistakes = []
     for number, (_, _, _, _, p) in enumerate(SPEC):
-        padding = (p + grown[0] // 2, p + grown[1] // 2)
-        if min(padding) < 0:
-            continue
-        paddings = [spec[4] for spec in SPEC]
-        paddings[number] = padding
-        guess = load_by_order(built(lambda: _segmenter(paddings)), pairs, name).eval()  # noqa: B023
-        with torch.no_grad():
-            if same(got, guess(x)):
-                return number + 1, (Q5_SIZE + grown[0], Q5_SIZE + grown[1])
-    return None
+        for wrong in range(0, p + 4):
+            if wrong == p:
+                continue
+            paddings = [spec[4] for spec in SPEC]
+            paddings[number] = wrong
+            size = Q5_SIZE + 2 * (wrong - p)
+            mistakes.append((lambda paddings=paddings: _segmenter(paddings),
+                             f"computes the task's model with convolution {number + 1} turning its input into "
+                             f"{size}×{size}; every layer should keep {Q5_SIZE}×{Q5_SIZE}."))
+    return mistakes
 
 
 @question("05.q5", points=3, title="Fix a broken model", names=("fixed_model",))
@@ -321,27 +319,10 @@ def q5(fixed_model):
     if kernels != [(c_out, c_in, k, k) for c_in, c_out, k, _, _ in SPEC]:
         raise Wrong("keep the convolutions of the broken model (channels, kernel sizes, dilations, "
                     "stride 1); only paddings are wrong.")
-    expected = load_by_order(built(_segmenter), pairs, "fixed_model").eval()
     random_tensors = generator(505)
-    for x in (torch.rand(2, 3, Q5_SIZE, Q5_SIZE, generator=random_tensors),
-              torch.randn(1, 3, Q5_SIZE, Q5_SIZE, generator=random_tensors)):
-        shown = f"fixed_model on a batch of shape {tuple(x.shape)}"
-        got = as_tensor(fixed_model.run(x, no_grad=True, eval=True, copy=True, place=True, shown=shown), shown)
-        with torch.no_grad():
-            want = expected(x)
-        if same(got, want):
-            continue
-        if got.ndim == 4 and tuple(got.shape[:2]) == tuple(want.shape[:2]) and got.shape[-2:] != want.shape[-2:]:
-            found = _one_wrong_padding(pairs, x, got, "fixed_model")
-            if found:
-                number, (h, w) = found
-                raise Wrong(f"convolution {number} turns its input into {h}×{w}; every layer should keep "
-                            f"{Q5_SIZE}×{Q5_SIZE}.")
-            raise Wrong(f"{shown} gives {tuple(got.shape)}: some convolutions do not keep the "
-                        f"{Q5_SIZE}×{Q5_SIZE} size; every layer should keep it.")
-        if tuple(got.shape) != tuple(want.shape):
-            raise Wrong(f"{shown} gives {tuple(got.shape)}: keep the broken model's layers, "
-                        "one class score per class and pixel.")
-        raise Wrong(f"{shown} gives the right shape but computes something else than the task's layers with "
-                    "your weights: check every convolution's dilation and padding (a padding that shrinks one "
-                    "layer and grows another keeps the size but shifts the picture), and the ReLUs.")
+    probes = [torch.rand(2, 3, Q5_SIZE, Q5_SIZE, generator=random_tensors),
+              torch.randn(1, 3, Q5_SIZE, Q5_SIZE, generator=random_tensors)]
+    judge_model(fixed_model, built(_segmenter), probes, "fixed_model", pairs=pairs, mistakes=_one_wrong_padding(),
+                otherwise="computes something else than the task's layers with your weights: check every "
+                          "convolution's dilation and padding (a padding that shrinks one layer and grows another "
+                          "keeps the size but shifts the picture), and the ReLUs.")

@@ -20,7 +20,7 @@ from convlab.exercises.core import (
     call,
     expect_module,
     generator,
-    load_by_order,
+    judge_model,
     question,
     same,
     short,
@@ -272,42 +272,27 @@ def _stem_weights(fixed_stem) -> list:
     return pairs
 
 
+WRONG_POOLS = [  # what other poolings with a 3×3 window compute, and why they are not the one asked for
+    (nn.MaxPool2d(3, 2, 1), "pads the feature maps (padding=1): keep padding=0, as the task asks"),
+    (nn.MaxPool2d(3, 2, 1, ceil_mode=True), "pads the feature maps: keep padding=0, as the task asks"),
+    (nn.MaxPool2d(3, 2), "drops the last windows that do not fit entirely inside the maps, so it loses the last "
+                         "row and column; a pooling layer can keep such windows"),
+    (nn.MaxPool2d(3, ceil_mode=True), "moves its window 3 cells at a time: a pooling layer's stride defaults to "
+                                      "its kernel size"),
+    (nn.Identity(), "does not pool: keep the max pooling"),
+]
+
+
 @question("06.q5", points=2, title="Fix the stem's pooling", names=("fixed_stem",))
 def q5(fixed_stem):
     expect_module(fixed_stem, "fixed_stem")
-    pairs = _stem_weights(fixed_stem)
     wanted_pool = nn.MaxPool2d(3, stride=2, padding=0, ceil_mode=True)
-    expected = load_by_order(built(lambda: _stem(wanted_pool)), pairs, "fixed_stem").eval()
-    features = expected[:3]  # conv, BatchNorm and ReLU with the student's weights
-    others = {  # what other poolings with a 3×3 window compute, and why they are not the one asked for
-        "pads the feature maps (padding=1): keep padding=0, as the task asks": nn.MaxPool2d(3, 2, 1),
-        "pads the feature maps: keep padding=0, as the task asks": nn.MaxPool2d(3, 2, 1, ceil_mode=True),
-        "drops the last windows that do not fit entirely inside the maps, so it loses the last row and column; "
-        "a pooling layer can keep such windows": nn.MaxPool2d(3, 2),
-        "moves its window 3 cells at a time: a pooling layer's stride defaults to its kernel size":
-            nn.MaxPool2d(3, ceil_mode=True),
-    }
-    random_tensors, size = generator(605), "×".join(map(str, STEM_IMAGE))
-    for batch in (1, 2):
-        x = torch.rand(batch, *STEM_IMAGE, generator=random_tensors)
-        shown = f"fixed_stem on a batch of {batch} image{'s' if batch > 1 else ''} of {size}"
-        got = as_tensor(fixed_stem.run(x, no_grad=True, eval=True, copy=True, place=True, shown=shown), shown)
-        with torch.no_grad():
-            maps = features(x)
-            want = wanted_pool(maps)
-            if same(got, want):
-                continue
-            if tuple(got.shape) != tuple(want.shape):
-                for why, pool in others.items():
-                    if tuple(got.shape) == tuple(pool(maps).shape):
-                        raise Wrong(f"{shown} gives {tuple(got.shape)}: its pooling {why}.")
-                if tuple(got.shape) == tuple(maps.shape):
-                    raise Wrong(f"{shown} gives {tuple(got.shape)}: it does not pool (keep the max pooling).")
-                raise Wrong(f"{shown} gives {tuple(got.shape)}; a 3×3 max pooling without padding should halve the "
-                            "convolution's maps, rounding up.")
-            for why, pool in others.items():
-                if same(got, pool(maps)):
-                    raise Wrong(f"{shown} gives the right shape, but its pooling {why}.")
-        raise Wrong(f"{shown} gives the right shape but not what the stem computes with your weights and the "
-                    "pooling the task asks for: keep the convolution, BatchNorm and ReLU as they are, and pool "
-                    "with a 3×3 window, no padding.")
+    mistakes = [(lambda pool=pool: _stem(pool), f"computes what the stem computes when its pooling {why}.")
+                for pool, why in WRONG_POOLS]
+    random_tensors = generator(605)
+    probes = [torch.rand(batch, *STEM_IMAGE, generator=random_tensors) for batch in (1, 2)]
+    judge_model(fixed_stem, built(lambda: _stem(wanted_pool)), probes, "fixed_stem", mistakes=mistakes,
+                pairs=_stem_weights(fixed_stem),
+                otherwise="computes something else than the stem with your weights and the pooling the task asks "
+                          "for: keep the convolution, BatchNorm and ReLU as they are, and pool with a 3×3 window, "
+                          "no padding.")

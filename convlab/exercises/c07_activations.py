@@ -20,9 +20,8 @@ from convlab.exercises.core import (
     as_tensor,
     built,
     call,
-    expect_module,
     generator,
-    load_by_order,
+    judge_model,
     question,
     same,
     short,
@@ -88,42 +87,28 @@ def _three_convs(*between) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+RELU = nn.ReLU()
+MISPLACED_RELUS = [  # the same convolutions with the activations elsewhere, and what is wrong with each
+    ((None, None, RELU), "still has no ReLU between its convolutions, so they form one linear map "
+                         "(the ReLU at the end does not change that)"),
+    ((RELU, RELU, RELU), "ends with a ReLU: it clips the raw scores, which should keep their sign"),
+    ((RELU, None, None), "has no ReLU between its second and third convolutions"),
+    ((None, RELU, None), "has no ReLU between its first and second convolutions"),
+    ((RELU, None, RELU), "has no ReLU between its second and third convolutions, and ends with one"),
+    ((None, RELU, RELU), "has no ReLU between its first and second convolutions, and ends with one"),
+    ((None, None, None), "has no ReLU at all"),
+]
+
+
 @question("07.q2", points=2, title="Put the non-linearity back", names=("fixed_model",))
 def q2(fixed_model):
-    expect_module(fixed_model, "fixed_model")
-    pairs = fixed_model.state_dict()
-    relu = nn.ReLU()
-    expected = load_by_order(built(lambda: _three_convs(relu, relu, None)), pairs, "fixed_model").eval()
-    others = [  # the same convolutions with the activations elsewhere, and what is wrong with each
-        ((None, None, relu), "still has no ReLU between its convolutions, so they form one linear map "
-                             "(the ReLU at the end does not change that)"),
-        ((relu, relu, relu), "ends with a ReLU: it clips the raw scores, which should keep their sign"),
-        ((relu, None, None), "has no ReLU between its second and third convolutions"),
-        ((None, relu, None), "has no ReLU between its first and second convolutions"),
-        ((relu, None, relu), "has no ReLU between its second and third convolutions, and ends with one"),
-        ((None, relu, relu), "has no ReLU between its first and second convolutions, and ends with one"),
-        ((None, None, None), "has no ReLU at all"),
-    ]
-    others = [(load_by_order(built(lambda b=between: _three_convs(*b)), pairs, "fixed_model").eval(), why)
-              for between, why in others]
+    mistakes = [(lambda b=between: _three_convs(*b), "computes what the three convolutions compute (with your "
+                 f"weights) when the model {why}.") for between, why in MISPLACED_RELUS]
     random_tensors = generator(702)
-    for shape in [(2, 1, 16, 16), (1, 1, 13, 19)]:
-        x = torch.randn(*shape, generator=random_tensors)
-        shown = f"fixed_model on a batch of shape {shape}"
-        got = as_tensor(fixed_model.run(x, no_grad=True, eval=True, copy=True, place=True, shown=shown), shown)
-        with torch.no_grad():
-            want = expected(x)
-            if same(got, want):
-                continue
-            if tuple(got.shape) != tuple(want.shape):
-                raise Wrong(f"{shown} gives {tuple(got.shape)}; three 3×3 convolutions without padding give "
-                            "a different size (check each convolution's settings).")
-            for model, why in others:
-                if same(got, model(x)):
-                    raise Wrong(f"{shown} computes what the three convolutions compute (with your weights) when the "
-                                f"model {why}.")
-        raise Wrong(f"{shown} computes something else than the three convolutions with your weights and a ReLU "
-                    "between each pair: keep the three convolutions in the same order and use nn.ReLU.")
+    probes = [torch.randn(*shape, generator=random_tensors) for shape in [(2, 1, 16, 16), (1, 1, 13, 19)]]
+    judge_model(fixed_model, built(lambda: _three_convs(RELU, RELU, None)), probes, "fixed_model", mistakes=mistakes,
+                otherwise="computes something else than the three convolutions with your weights and a ReLU "
+                          "between each pair: keep the three convolutions in the same order and use nn.ReLU.")
 
 
 def _batch_norm_variants(y, gamma, beta, eps):

@@ -248,24 +248,42 @@ def load_by_order(model: torch.nn.Module, pairs: list, name: str) -> torch.nn.Mo
     return model
 
 
-def judge_model(answer: Answer, expected: torch.nn.Module, inputs, name: str) -> None:
+def judge_model(answer: Answer, expected: torch.nn.Module, inputs, name: str, *, mistakes=(), pairs=None,
+                otherwise: str | None = None) -> None:
     """The student's model must compute what the task's architecture computes with the student's own weights.
 
     expected: the architecture the question asks for (built on this side); inputs: probe tensors.
+    mistakes: (make, reason) pairs: architectures a common mistake builds; when the student's model computes
+    what make() computes with the student's weights, the verdict gives that reason (after "<name> on ...").
+    pairs: the student's state_dict, when the check has read it already. otherwise: the last resort's reason.
     """
     expect_module(answer, name)
-    load_by_order(expected, answer.state_dict(), name)
-    expected.eval()
+    pairs = answer.state_dict() if pairs is None else pairs
+    load_by_order(expected, pairs, name).eval()
     for x in inputs:
         shown = f"{name} on a batch of shape {tuple(x.shape)}"
-        got = answer.run(x, no_grad=True, eval=True, copy=True, place=True, shown=shown)
+        got = as_tensor(answer.run(x, no_grad=True, eval=True, copy=True, place=True, shown=shown), shown)
+        x = x.to(torch.float64) if _is_double(expected) else x
         with torch.no_grad():
-            want = expected(x.to(torch.float64) if _is_double(expected) else x)
-        got = as_tensor(got, shown)
+            want = expected(x)
+            if same(got, want):
+                continue
+            for make, reason in mistakes:
+                if _computes(make, pairs, x, got):
+                    raise Wrong(f"{shown} {reason}")
         expect_shape(got, tuple(want.shape), shown)
-        if not same(got, want):
-            raise Wrong(f"{shown} computes something else than the task's layers with your weights: "
-                        "check the order and kind of the layers (an activation or a pooling missing or extra?).")
+        raise Wrong(f"{shown} " + (otherwise or "computes something else than the task's layers with your weights: "
+                                   "check the order and kind of the layers (an activation or a pooling missing or "
+                                   "extra?)."))
+
+
+def _computes(make, pairs, x, got) -> bool:
+    """Whether make()'s architecture, with the student's weights, computes got from x (False if they do not fit)."""
+    try:
+        model = load_by_order(built(make), pairs, "the model").eval()
+        return same(got, model(x))
+    except (Wrong, RuntimeError):
+        return False
 
 
 def _is_double(model) -> bool:
