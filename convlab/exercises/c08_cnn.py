@@ -18,6 +18,7 @@ from convlab.exercises.core import (
     as_shape,
     built,
     call,
+    expect_finite,
     expect_module,
     expect_module_class,
     generator,
@@ -126,12 +127,6 @@ def q2(seed003_params):
                     "in × out × k × k + out for each convolution and in × out + out for each Linear.")
 
 
-def _expect_finite(pairs: list, name: str) -> None:
-    """Wrong when a model's weights hold NaN or inf (its outputs would then prove nothing)."""
-    if not all(bool(torch.isfinite(t).all()) for _, t in pairs if t.is_floating_point()):
-        raise Wrong(f"{name}'s weights hold NaN or infinite values: build the layers afresh.")
-
-
 # --- 08.q3: the first Linear's in_features --------------------------------------------------
 
 
@@ -162,7 +157,7 @@ def q3(fixed_model):
     features = _q3_features()
     expected = built(lambda: _q3_layers(features))
     pairs = fixed_model.state_dict()
-    _expect_finite(pairs, "fixed_model")
+    expect_finite(pairs, "fixed_model")
     theirs = [t for n, t in pairs if not n.endswith("num_batches_tracked")]
     mine = [t for t in expected.state_dict().values()]
     linear_at = 6  # three convolutions' weights and biases come first
@@ -226,7 +221,7 @@ def _draw_size(draw):
 def q4(AnySizeNet):  # noqa: N803 - the student's class
     expect_module_class(AnySizeNet, "AnySizeNet")
     model = AnySizeNet.new(shown="AnySizeNet()")
-    _expect_finite(model.state_dict(), "AnySizeNet()")
+    expect_finite(model.state_dict(), "AnySizeNet()")
     random_tensors = generator(804)
     sizes = sweep([(3, 8, 8), (2, 28, 28), (1, 13, 9), (2, 64, 48), (1, 2, 3), (1, 3, 2)], _draw_size, 9, seed=804)
     probes = [torch.rand(n, 1, h, w, generator=random_tensors) for n, h, w in sizes]

@@ -19,6 +19,7 @@ from convlab.exercises.core import (
     as_shape,
     as_tensor,
     call,
+    expect_finite,
     expect_module,
     expect_shape,
     generator,
@@ -247,8 +248,7 @@ def _decoder_tensors(fixed_decoder) -> tuple:
     if channels != Q4_CHANNELS:
         raise Wrong(f"the layers' channels (in, out) are {channels}; the decoder goes from 64 to 32, 16 and "
                     "then 1 channel, and each layer's in_channels must be what the layer before it makes.")
-    if not all(bool(torch.isfinite(t).all()) for _, t in pairs if t.is_floating_point()):
-        raise Wrong("fixed_decoder's weights hold NaN or infinite values: build the layers afresh.")
+    expect_finite(pairs, "fixed_decoder")
     order = [t for _, t in pairs]
     biases = [order[2 * n + 1] for n in range(3)]
     if [order[2 * n].ndim for n in range(3)] != [4] * 3 or [tuple(b.shape) for b in biases] != [(32,), (16,), (1,)]:

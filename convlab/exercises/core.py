@@ -230,8 +230,15 @@ def built(make):
         return make()
 
 
+def expect_finite(pairs: list, name: str) -> None:
+    """Wrong when a model's weights hold NaN or inf (its outputs would then prove nothing)."""
+    if not all(bool(torch.isfinite(t).all()) for _, t in pairs if t.is_floating_point()):
+        raise Wrong(f"{name}'s weights hold NaN or infinite values: build the layers afresh.")
+
+
 def load_by_order(model: torch.nn.Module, pairs: list, name: str) -> torch.nn.Module:
     """model (the task's architecture) with the student's parameters and buffers, matched in order."""
+    expect_finite(pairs, name)
     mine = list(model.state_dict().items())
     theirs = [(n, t) for n, t in pairs if not n.endswith("num_batches_tracked")]
     mine_kept = [(n, t) for n, t in mine if not n.endswith("num_batches_tracked")]
