@@ -93,7 +93,8 @@ class Kernel:
             self.cgroup.kill_and_remove()
 
     def kill(self) -> None:
-        procs.kill_group(self.process.pid)
+        """Kill the sandbox and release its pipes (from the thread that reads them)."""
+        self.stop()
         try:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
@@ -103,8 +104,6 @@ class Kernel:
                 pipe.close()
             except OSError:
                 pass
-        if self.cgroup is not None:
-            self.cgroup.kill_and_remove()
 
     def close(self) -> None:
         try:

@@ -1,6 +1,6 @@
 """The kernel inside a grading sandbox: runs the student's cells, then answers the judge's requests.
 
-    python -I -B runner.py MEMORY_MB FILE_MB PROCESSES CPU_SECONDS OUTPUT_LIMIT
+    python -I -B runner.py MEMORY_MB FILE_MB PROCESSES CPU_SECONDS
 
 This process is untrusted once the first cell runs: the judge outside treats
 everything it says as the student's answer, never as a verdict. It speaks JSON
@@ -147,7 +147,10 @@ def say(replies, message: dict, printed: list) -> None:
 
 
 def main(argv: list) -> int:
-    memory_mb, file_mb, processes, cpu_seconds, _output_limit = (int(a) for a in argv[:5])
+    memory_mb, file_mb, processes, cpu_seconds = (int(a) for a in argv[:4])
+    from convlab.grading.procs import die_with_parent
+
+    die_with_parent()  # also without a sandbox (--no-sandbox), where bwrap's --die-with-parent is missing
     commands, replies = private_pipes()
     printed = [0]
     sys.stdout = sys.stderr = CountingSink(printed)

@@ -82,8 +82,7 @@ def command(argv: list, limits) -> list:
 
 def runner_argv(limits) -> list:
     return [sys.executable, "-I", "-B", str(RUNNER), str(limits.memory_mb), str(limits.file_mb),
-            str(limits.processes), str(int(limits.timeout + limits.cell_timeout * 5 + 120)),
-            str(limits.output_limit)]
+            str(limits.processes), str(int(limits.timeout + limits.cell_timeout * 5 + 120))]
 
 
 def unsandboxed_command(argv: list, workdir: Path) -> tuple:
