@@ -75,6 +75,13 @@ def _parser() -> argparse.ArgumentParser:
                        help="keep the finished results in the --json file and grade only the rest")
     grade.add_argument("--no-sandbox", dest="sandbox", action="store_false",
                        help="grade without a sandbox where none can be made (marked untrusted in every output)")
+    grade.add_argument("--roster", metavar="CSV",
+                       help="class list (student[,name,email,section,sis_id,id]): absent students are `missing`")
+    grade.add_argument("--only", metavar="QID[,QID]",
+                       help="regrade only these questions and merge them into the existing --json file")
+    grade.add_argument("--feedback", metavar="DIR", help="write one HTML (and Markdown) feedback file per student")
+    grade.add_argument("--report", metavar="DIR", help="write the class report DIR/index.html")
+    grade.add_argument("--canvas", metavar="CSV", help="write a CSV for Canvas's gradebook import (uses --roster)")
     grade.set_defaults(run=_grade)
     return parser
 
@@ -123,7 +130,8 @@ def _grade(args) -> int:
     return grade(args.paths, json_path=args.json_path, csv_path=args.csv_path, timeout=args.timeout,
                  cell_timeout=args.cell_timeout, check_timeout=args.check_timeout, jobs=args.jobs,
                  chapter=args.chapter, extra_checks=args.extra_checks, memory_mb=args.memory, quiet=args.quiet,
-                 use_sandbox=args.sandbox, resume=args.resume)
+                 use_sandbox=args.sandbox, resume=args.resume, roster=args.roster, only=args.only,
+                 feedback=args.feedback, report=args.report, canvas=args.canvas)
 
 
 if __name__ == "__main__":

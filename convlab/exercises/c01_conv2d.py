@@ -166,22 +166,32 @@ def q4(value):
                 "(stride 2, padding 1), multiply it by the kernel element by element, add up, add the bias.")
 
 
-@question("01.q5", points=3, title="A convolution with loops", names=("conv2d_single",))
+Q5_SIZES = [((5, 5), (3, 3)), ((6, 8), (2, 3)), ((4, 4), (4, 4)), ((7, 5), (1, 1)), ((3, 9), (3, 2))]
+
+
+@question("01.q5", points=3, title="A convolution with loops", names=("conv2d_single",), partial=True)
 def q5(conv2d_single):
+    """Credit per case: a loop that only fails on, say, non-square kernels still earns the cases it gets right."""
     random_tensors = generator(105)
-    for (h, w), (kh, kw) in [((5, 5), (3, 3)), ((6, 8), (2, 3)), ((4, 4), (4, 4)), ((7, 5), (1, 1)), ((3, 9), (3, 2))]:
-        x = torch.randn(h, w, generator=random_tensors)
-        kernel = torch.randn(kh, kw, generator=random_tensors)
-        want = F.conv2d(x[None, None].double(), kernel[None, None].double())[0, 0]
-        where = f"conv2d_single on a {h}×{w} input and a {kh}×{kw} kernel"
-        got = call(conv2d_single, x, kernel, name="conv2d_single")
-        try:
-            expect_close(got, want, where)
-        except Wrong:
-            flipped = F.conv2d(x[None, None].double(), kernel.flip(0, 1)[None, None].double())[0, 0]
-            if isinstance(got, torch.Tensor) and same(got, flipped):
-                raise Wrong(f"{where} flips the kernel; conv2d does not flip it (it is a cross-correlation).") from None
-            raise
+    cases = []
+    for (h, w), (kh, kw) in Q5_SIZES:
+        x, kernel = torch.randn(h, w, generator=random_tensors), torch.randn(kh, kw, generator=random_tensors)
+        cases.append((f"a {h}×{w} input with a {kh}×{kw} kernel",
+                      lambda x=x, kernel=kernel: _one_loop_conv(conv2d_single, x, kernel)))
+    return cases
+
+
+def _one_loop_conv(conv2d_single, x, kernel) -> None:
+    want = F.conv2d(x[None, None].double(), kernel[None, None].double())[0, 0]
+    where = f"conv2d_single on a {x.shape[0]}×{x.shape[1]} input and a {kernel.shape[0]}×{kernel.shape[1]} kernel"
+    got = call(conv2d_single, x, kernel, name="conv2d_single")
+    try:
+        expect_close(got, want, where)
+    except Wrong:
+        flipped = F.conv2d(x[None, None].double(), kernel.flip(0, 1)[None, None].double())[0, 0]
+        if isinstance(got, torch.Tensor) and same(got, flipped):
+            raise Wrong(f"{where} flips the kernel; conv2d does not flip it (it is a cross-correlation).") from None
+        raise
 
 
 def _fixed_architecture() -> nn.Sequential:

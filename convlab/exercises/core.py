@@ -58,14 +58,15 @@ class Question:
     title: str
     names: tuple
     check: object  # the check function, called with one Answer per name, in names' order
+    partial: bool = False  # the check returns [(label, run)] cases; points in proportion to the cases passed
 
     @property
     def chapter(self) -> str:
         return self.qid[:2]
 
 
-def question(qid: str, points: int, title: str, names):
-    """Register the decorated function as the check of question qid."""
+def question(qid: str, points: int, title: str, names, *, partial: bool = False):
+    """Register the decorated function as the check of question qid (partial: credit per case, see evaluate)."""
     names = (names,) if isinstance(names, str) else tuple(names)
     if not QID.match(qid):
         raise ValueError(f"question id {qid!r} must look like '01.q3' (chapter, dot, question)")
@@ -77,7 +78,7 @@ def question(qid: str, points: int, title: str, names):
     def register(function):
         if qid in REGISTRY and REGISTRY[qid].check.__qualname__ != function.__qualname__:
             raise ValueError(f"question {qid} is registered twice")
-        REGISTRY[qid] = Question(qid, points, title, names, function)
+        REGISTRY[qid] = Question(qid, points, title, names, function, partial)
         return function
 
     return register
@@ -352,24 +353,80 @@ def _one_thread():
         torch.set_num_threads(threads)
 
 
-def evaluate(q: Question, channel) -> tuple:
-    """Run question q's check against the answers behind channel: (passed, reason). Never raises for student errors.
+@dataclass(frozen=True)
+class Outcome:
+    """A question's verdict: passed (all of it), the reason, and the fraction of its points earned."""
 
-    Exceptions of the channel itself (a sandbox that died or ran out of time) pass through to the grader.
+    passed: bool
+    reason: str
+    fraction: float = 0.0
+    cases_passed: int | None = None  # questions with partial credit only
+    cases_total: int | None = None
+
+    def points(self, q: Question) -> float:
+        return q.points if self.passed else round(q.points * self.fraction, 2)
+
+
+def evaluate(q: Question, channel) -> Outcome:
+    """Run question q's check against the answers behind channel. Never raises for student errors.
+
+    A question with partial=True returns its cases from the check: [(label, run)], each run() raising Wrong
+    when that case fails; it earns the fraction of its points that its cases pass. Exceptions of the channel
+    itself (a sandbox that died or ran out of time) pass through to the grader.
     """
     answers = tuple(Answer(channel, name) for name in q.names)
+    with _one_thread(), torch.random.fork_rng(devices=[]):
+        if not q.partial:
+            failed = _failure(lambda: q.check(*answers))
+            return Outcome(True, "correct", 1.0) if failed is None else Outcome(False, failed)
+        cases = []
+        failed = _failure(lambda: cases.extend(_cases(q.check(*answers))))
+        return _partial(q, cases) if failed is None else Outcome(False, failed)
+
+
+def _cases(cases) -> list:
+    if not isinstance(cases, list) or not cases or not all(isinstance(c, tuple) and len(c) == 2 for c in cases):
+        raise TypeError("a check with partial=True returns a non-empty list of (label, run) pairs")
+    return cases
+
+
+def _partial(q: Question, cases) -> Outcome:
+    failures = {}  # reason -> labels of the cases that fail with it
+    for label, run in cases:
+        failed = _failure(run)
+        if failed is not None and _stops_everything(failed):
+            return Outcome(False, failed, 0.0, 0, len(cases))
+        if failed is not None:
+            failures.setdefault(failed.rstrip("."), []).append(label)
+    passed = len(cases) - sum(len(labels) for labels in failures.values())
+    if not failures:
+        return Outcome(True, "correct", 1.0, passed, len(cases))
+    points = round(q.points * passed / len(cases), 2)
+    shown = [reason if len(labels) > 1 else f"{labels[0]}: {reason}" for reason, labels in failures.items()]
+    more = f"; and {len(shown) - 3} more" if len(shown) > 3 else ""
+    reason = (f"{passed} of {len(cases)} cases pass ({points:g} of {q.points} points); failing: "
+              f"{'; '.join(shown[:3])}{more}.")
+    return Outcome(False, reason, passed / len(cases), passed, len(cases))
+
+
+def _stops_everything(reason: str) -> bool:
+    """Not answered or not defined: no case can pass, so the question is simply 0."""
+    return "not answered yet" in reason or " is not defined" in reason
+
+
+def _failure(run) -> str | None:
+    """None if run() passes, else the reason it fails (student errors only; channel errors pass through)."""
     try:
-        with _one_thread(), torch.random.fork_rng(devices=[]):
-            q.check(*answers)
+        run()
     except Wrong as problem:
-        return False, str(problem) if str(problem).endswith((".", ")")) else f"{problem}."
+        return str(problem) if str(problem).endswith((".", ")")) else f"{problem}."
     except Unanswerable as problem:
-        return False, f"the notebook's reply could not be read ({problem}); graded 0."
+        return f"the notebook's reply could not be read ({problem}); graded 0."
     except ChannelError:
         raise
     except Exception as problem:  # noqa: BLE001 - odd plain data (a tensor where a number was due) is feedback
-        return False, f"your answer could not be checked ({type(problem).__name__}: {clip(str(problem))})."
-    return True, "correct"
+        return f"your answer could not be checked ({type(problem).__name__}: {clip(str(problem))})."
+    return None
 
 
 class Verdict:
@@ -413,12 +470,12 @@ def check(qid: str, *answers) -> Verdict:
         raise TypeError(f"check({qid!r}, ...) takes {len(q.names)} answer(s): {', '.join(q.names)}")
     if os.environ.get("CONVLAB_GRADING") == "1":  # in the grader's sandbox: the judge outside decides
         return Verdict(qid, False, "checked by the grader")
-    passed, reason = evaluate(q, LocalChannel(dict(zip(q.names, answers))))
-    if passed:
+    outcome = evaluate(q, LocalChannel(dict(zip(q.names, answers))))
+    if outcome.passed:
         print(f"✓ {qid}: correct ({q.points} point{'s' if q.points != 1 else ''})")
     else:
-        print(f"✗ {qid}: {reason}")
-    return Verdict(qid, passed, reason)
+        print(f"✗ {qid}: {outcome.reason}")
+    return Verdict(qid, outcome.passed, outcome.reason)
 
 
 def short(value, limit: int = 60) -> str:

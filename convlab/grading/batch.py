@@ -10,6 +10,7 @@ checked again at the end. Exit codes, the JSON schema and the CSV: README.md,
 section "Grading".
 """
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -20,10 +21,12 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from convlab.exercises import core
-from convlab.grading import report, sandbox
+from convlab.grading import canvas, report, roster, sandbox
 from convlab.grading.judge import Invalid, Judge, read_cells
 from convlab.grading.records import Limits, QuestionResult, Result
 
@@ -99,16 +102,36 @@ def load_extra_checks(folder) -> list:
     return added
 
 
-def grade(paths, *, json_path=None, csv_path=None, timeout=120, cell_timeout=30, check_timeout=10, jobs=1,
-          chapter=None, extra_checks=None, memory_mb=2048, output_limit=1_000_000, quiet=False, out=None,
-          hard_limit=None, use_sandbox=True, resume=False) -> int:
-    """Grade the notebooks under paths; print tables; write JSON/CSV as results come; return the exit code."""
-    out = out or sys.stdout
+@dataclass
+class Options:
+    """What `convlab grade` was asked to do besides the limits (see the CLI's help)."""
+
+    json_path: str | None = None
+    csv_path: str | None = None
+    jobs: int = 1
+    chapter: str | None = None
+    extra_checks: str | None = None
+    quiet: bool = False
+    out: object = None
+    hard_limit: float | None = None
+    use_sandbox: bool = True
+    resume: bool = False
+    roster: str | None = None
+    only: str | None = None      # "01.q3,01.q5": regrade these and merge them into json_path
+    feedback: str | None = None  # folder for one HTML (and Markdown) file per student
+    report: str | None = None    # folder for the class report (index.html)
+    canvas: str | None = None    # Canvas gradebook import CSV
+
+
+def grade(paths, *, timeout=120, cell_timeout=30, check_timeout=10, memory_mb=2048, output_limit=1_000_000,
+          **options) -> int:
+    """Grade the notebooks under paths; print tables; write the outputs as results come; return the exit code."""
+    limits = Limits(timeout, cell_timeout, check_timeout, memory_mb, output_limit=output_limit)
+    run = Options(**options)
+    run.out = run.out or sys.stdout
     saved = dict(core.REGISTRY)
     try:
-        return _grade(paths, json_path, csv_path, Limits(timeout, cell_timeout, check_timeout, memory_mb,
-                                                         output_limit=output_limit), jobs, chapter, extra_checks,
-                      quiet, out, hard_limit, use_sandbox, resume)
+        return _grade(paths, limits, run)
     except UsageError as problem:
         print(f"convlab grade: {problem}", file=sys.stderr)
         return EXIT_USAGE
@@ -121,55 +144,186 @@ def grade(paths, *, json_path=None, csv_path=None, timeout=120, cell_timeout=30,
         core.set_salt(0)
 
 
-def _grade(paths, json_path, csv_path, limits, jobs, chapter, extra_checks, quiet, out, hard_limit, use_sandbox,
-           resume) -> int:
-    if chapter is not None and not re.match(r"^\d\d", str(chapter)):
-        raise UsageError(f"--chapter {chapter}: give the chapter number, e.g. 01")
-    if resume and not json_path:
-        raise UsageError("--resume needs --json FILE (the results to continue)")
+def _grade(paths, limits: Limits, run: Options) -> int:
+    if run.chapter is not None and not re.match(r"^\d\d", str(run.chapter)):
+        raise UsageError(f"--chapter {run.chapter}: give the chapter number, e.g. 01")
+    if (run.resume or run.only) and not run.json_path:
+        raise UsageError(f"{'--resume' if run.resume else '--only'} needs --json FILE (the results to continue)")
+    students = _roster(run.roster)
     submissions = find_submissions(paths)
-    load_extra_checks(extra_checks)
-    if use_sandbox:
+    load_extra_checks(run.extra_checks)
+    only = _only(run.only)
+    previous = _previous(run.json_path, only) if run.resume or only else []
+    if run.use_sandbox:
         sandbox.check_available()
     else:
         print("convlab grade: WARNING: --no-sandbox: student code runs unconfined; these grades are not trusted.",
               file=sys.stderr)
     core.set_salt(secrets.randbits(48))  # random cases nobody can know before the batch
-    done = previous_results(json_path) if resume else {}
-    results = [None] * len(submissions)
-    work = []
+    done = {(r.path, r.sha256): r for r in previous if r.status in ("graded", "invalid", "timeout")}
+    results, work, sources = [None] * len(submissions), [], {}
     for index, path in enumerate(submissions):
         data = _read(path)
-        result = prepare(path, data, chapter, use_sandbox)
-        key = (str(path), result.sha256)
-        if key in done:
-            results[index] = done[key]
-        elif result.status == "graded":
-            work.append((index, path, data, result))
+        result = prepare(path, data, run.chapter, run.use_sandbox)
+        sources[str(path)] = _code_cells(data)
+        if only:
+            result.questions = [q for q in result.questions if q.id in only]
+        if not only and (str(path), result.sha256) in done:
+            results[index] = done[(str(path), result.sha256)]
+        elif result.status == "graded" and result.questions:
+            work.append((index, data, result))
         else:
             results[index] = result
-    supervisor = Supervisor(limits, hard_limit, use_sandbox)
-    lock = threading.Lock()
+    supervisor, lock = Supervisor(limits, run.hard_limit, run.use_sandbox), threading.Lock()
+
+    def outputs(complete: bool) -> list:
+        found = [r for r in results if r is not None]
+        found = merge(previous, found, only) if only else found
+        return with_roster(found, students, run.chapter) if complete and students is not None else found
 
     def finished(index, result):
         with lock:
             results[index] = result
-            report.write([r for r in results if r is not None], json_path=json_path, csv_path=csv_path,
-                         sandboxed=use_sandbox, complete=False)
+            report.write(outputs(False), json_path=run.json_path, csv_path=run.csv_path,
+                         sandboxed=run.use_sandbox, complete=False)
 
-    with ThreadPoolExecutor(max_workers=max(1, int(jobs))) as pool:
-        futures = [pool.submit(supervisor.grade_one, data, result) for _, _, data, result in work]
-        for (index, _, _, _), future in zip(work, futures):
+    with ThreadPoolExecutor(max_workers=max(1, int(run.jobs))) as pool:
+        futures = [pool.submit(supervisor.grade_one, data, result) for _, data, result in work]
+        for (index, _, _), future in zip(work, futures):
             finished(index, future.result())
-    status = EXIT_OK
     for path, result in zip(submissions, results):
         verify_unchanged(path, result)
-        if result.status == "error":
-            status = EXIT_GRADER
-        if not quiet:
-            print(report.table(result), file=out)
-    report.write(results, json_path=json_path, csv_path=csv_path, sandboxed=use_sandbox, complete=True)
-    return status
+    final = outputs(True)
+    if not run.quiet:
+        for result in final:
+            print(report.table(result), file=run.out)
+    write_outputs(final, run, sources)
+    return EXIT_GRADER if any(r.status == "error" for r in final) else EXIT_OK
+
+
+def write_outputs(results, run: Options, sources: dict) -> None:
+    report.write(results, json_path=run.json_path, csv_path=run.csv_path, sandboxed=run.use_sandbox, complete=True)
+    if run.canvas:
+        report.write_atomically(run.canvas, canvas.export(results, _roster(run.roster) or {}))
+    if run.feedback:
+        from convlab.grading import feedback
+
+        feedback.write(results, Path(run.feedback))
+    if run.report:
+        from convlab.grading import classreport
+
+        classreport.write(results, Path(run.report), sources)
+
+
+def _code_cells(data: bytes) -> list:
+    """[(section, source)] of a submission's code cells, for the class report's similarity ([] if unreadable)."""
+    try:
+        return [(section, source) for _, section, source, _ in read_cells(data)]
+    except Invalid:
+        return []
+
+
+def _roster(path):
+    if path is None:
+        return None
+    try:
+        return roster.read(path)
+    except roster.RosterError as problem:
+        raise UsageError(str(problem)) from None
+
+
+def _only(text) -> set:
+    """The question ids of --only, each checked against the registry (chapters loaded on demand)."""
+    if not text:
+        return set()
+    wanted = {qid.strip() for qid in text.split(",") if qid.strip()}
+    for qid in wanted:
+        try:
+            core.load_chapter(qid[:2])
+        except KeyError:
+            pass
+    unknown = sorted(q for q in wanted if q not in core.REGISTRY)
+    if unknown:
+        known = ", ".join(sorted(core.REGISTRY, key=lambda q: (q[:2], core.order(core.REGISTRY[q]))))
+        raise UsageError(f"--only: no question {', '.join(unknown)}; the questions are: {known}")
+    return wanted
+
+
+def _previous(json_path, only: set) -> list:
+    """The results in an earlier run's JSON, for --resume and --only (refused if from another chapter)."""
+    try:
+        data = json.loads(Path(json_path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        if only:
+            raise UsageError(f"--only merges into an existing --json file; {json_path} does not exist") from None
+        return []
+    except (OSError, ValueError) as problem:
+        raise UsageError(f"cannot read {json_path}: {problem}") from None
+    items = data.get("submissions", []) if isinstance(data, dict) else []
+    found = []
+    for item in items:
+        try:
+            found.append(Result.from_json(item))
+        except (TypeError, KeyError, AttributeError):
+            continue
+    chapters = {r.chapter[:2] for r in found if r.chapter}
+    wanted = {qid[:2] for qid in only}
+    if only and chapters and not wanted <= chapters:
+        raise UsageError(f"--only {','.join(sorted(only))}: {json_path} holds chapter(s) "
+                         f"{', '.join(sorted(chapters))}, not the chapter of those questions; give the JSON of that "
+                         "chapter's batch")
+    return found
+
+
+def merge(previous: list, regraded: list, only: set) -> list:
+    """previous with the --only questions of each regraded submission replaced (matched by path); new ones added."""
+    by_path = {r.path: r for r in regraded}
+    merged = []
+    for old in previous:
+        new = by_path.pop(old.path, None)
+        if new is None or not new.questions:
+            merged.append(old)
+            continue
+        fresh = {q.id: q for q in new.questions}
+        combined = dataclasses.replace(old, questions=[fresh.get(q.id, q) for q in old.questions],
+                                       graded_at=new.graded_at, sandbox=old.sandbox and new.sandbox)
+        combined.notes = [*old.notes, f"regraded {', '.join(sorted(fresh))} at {new.graded_at}", *new.notes]
+        if new.sha256 != old.sha256:
+            combined.notes.append("the notebook changed since the first grading: the other questions' points are "
+                                  "from the earlier version")
+            combined.sha256 = new.sha256
+        if new.status in ("timeout", "error"):
+            combined.status = new.status
+        combined.total()
+        merged.append(combined)
+    return merged + list(by_path.values())
+
+
+def with_roster(results: list, students: dict, forced_chapter) -> list:
+    """Results with roster details, `unknown` for students not on it, and a `missing` record per absent student."""
+    chapters = sorted({r.chapter for r in results if r.chapter})
+    if not chapters and forced_chapter:
+        chapters = [core.chapter_module_path(forced_chapter).stem[1:]]
+    for result in results:
+        entry = students.get(result.student)
+        if entry is None:
+            result.notes.append("this student is not on the roster")
+            result.status = "unknown" if result.status == "graded" else result.status
+            continue
+        result.name, result.email, result.section, result.sis_id = entry.name, entry.email, entry.section, entry.sis_id
+    seen = {(r.student, r.chapter) for r in results}
+    for student, entry in students.items():
+        for chapter in chapters:
+            if (student, chapter) in seen:
+                continue
+            questions = core.load_chapter(chapter)
+            missing = Result("", student, chapter, "", status="missing", max_score=sum(q.points for q in questions),
+                             name=entry.name, email=entry.email, section=entry.section, sis_id=entry.sis_id,
+                             notes=["no submission"])
+            missing.questions = [QuestionResult(q.qid, q.title, 0, q.points, False, "no submission")
+                                 for q in questions]
+            results.append(missing)
+    return results
 
 
 def _read(path: Path) -> bytes:
@@ -239,26 +393,8 @@ class Supervisor:
                 shutil.rmtree(scratch, ignore_errors=True)
         result.total()
         result.seconds = round(time.monotonic() - started, 2)
+        result.graded_at = datetime.now(UTC).isoformat(timespec="seconds")
         return result
-
-
-def previous_results(json_path) -> dict:
-    """{(path, sha256): Result} of the finished submissions in an earlier run's JSON (for --resume)."""
-    try:
-        data = json.loads(Path(json_path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError) as problem:
-        raise UsageError(f"--resume: cannot read {json_path}: {problem}") from None
-    found = {}
-    for item in data.get("submissions", []) if isinstance(data, dict) else []:
-        try:
-            result = Result.from_json(item)
-        except (TypeError, KeyError):
-            continue
-        if result.status in ("graded", "invalid", "timeout"):
-            found[(result.path, result.sha256)] = result
-    return found
 
 
 def verify_unchanged(path: Path, result: Result) -> None:

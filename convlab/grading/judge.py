@@ -10,6 +10,7 @@ check that does not finish in time costs its question, and grading goes on in a
 fresh sandbox.
 """
 
+import dataclasses
 import json
 import re
 import time
@@ -72,7 +73,7 @@ class Judge:
         self.skip = set()          # cells that hung or killed the kernel
         self.fatal_notes = []      # kept across re-runs
         self.fatal_sections = {}
-        self.verdicts = {}         # qid -> (passed, reason)
+        self.verdicts = {}         # qid -> core.Outcome
         self.notes = []
         self.deadline = time.monotonic() + limits.timeout
         self.aborted, self.kernel = False, None
@@ -89,10 +90,11 @@ class Judge:
                 break
         results = []
         for q in self.questions:
-            passed, reason = self.verdicts.get(q.qid, (False, "not graded: the notebook stopped the grader too "
-                                                              "often (cells that hang or crash)."))
-            results.append(QuestionResult(q.qid, q.title, q.points if passed else 0, q.points, passed,
-                                          "correct" if passed else reason))
+            outcome = self.verdicts.get(q.qid, core.Outcome(False, "not graded: the notebook stopped the grader "
+                                                                  "too often (cells that hang or crash)."))
+            results.append(QuestionResult(q.qid, q.title, outcome.points(q), q.points, outcome.passed,
+                                          "correct" if outcome.passed else outcome.reason, outcome.cases_passed,
+                                          outcome.cases_total))
         self.notes = self.fatal_notes + self.notes
         return results
 
@@ -169,18 +171,19 @@ class Judge:
                 continue
             channel = RemoteChannel(kernel, time.monotonic() + self.limits.check_timeout)
             try:
-                passed, reason = core.evaluate(q, channel)
+                outcome = core.evaluate(q, channel)
             except Late:
-                self.verdicts[q.qid] = (False, f"checking your answer ran longer than {int(self.limits.check_timeout)}"
-                                               " s and did not stop (an endless loop?); graded 0.")
+                self.verdicts[q.qid] = core.Outcome(False, "checking your answer ran longer than "
+                                                           f"{int(self.limits.check_timeout)} s and did not stop "
+                                                           "(an endless loop?); graded 0.")
                 return False
             except KernelDied:
-                self.verdicts[q.qid] = (False, "checking your answer killed the kernel (a crash, or running out "
-                                               "of memory); graded 0.")
+                self.verdicts[q.qid] = core.Outcome(False, "checking your answer killed the kernel (a crash, or "
+                                                           "running out of memory); graded 0.")
                 return False
-            if not passed and reason.startswith("`") and " is not defined" in reason:
-                reason = self.explain_undefined(q, reason)
-            self.verdicts[q.qid] = (passed, reason)
+            if not outcome.passed and outcome.reason.startswith("`") and " is not defined" in outcome.reason:
+                outcome = dataclasses.replace(outcome, reason=self.explain_undefined(q, outcome.reason))
+            self.verdicts[q.qid] = outcome
         return True
 
     def explain_undefined(self, q, reason: str) -> str:

@@ -32,10 +32,12 @@ class Limits:
 class QuestionResult:
     id: str
     title: str
-    points: int
+    points: float  # an int, or a fraction of max_points for a question with partial credit
     max_points: int
     passed: bool = False
     feedback: str = ""
+    cases_passed: int | None = None  # questions with partial credit: cases passed out of cases_total
+    cases_total: int | None = None
 
 
 @dataclass
@@ -44,16 +46,21 @@ class Result:
     student: str
     chapter: str | None
     sha256: str
-    status: str = "graded"  # graded, invalid, timeout, error
-    score: int = 0
+    status: str = "graded"  # graded, invalid, timeout, error; missing or unknown with a roster
+    score: float = 0
     max_score: int = 0
     seconds: float = 0.0
     sandbox: bool = True
     questions: list = field(default_factory=list)  # of QuestionResult
     notes: list = field(default_factory=list)
+    graded_at: str = ""  # ISO 8601, UTC
+    name: str = ""       # from the roster, when one is given
+    email: str = ""
+    section: str = ""
+    sis_id: str = ""
 
     def total(self) -> None:
-        self.score = sum(q.points for q in self.questions)
+        self.score = round(sum(q.points for q in self.questions), 2)
 
     def to_json(self) -> dict:
         return asdict(self)
