@@ -10,7 +10,6 @@ checked again at the end. Exit codes, the JSON schema and the CSV: README.md,
 section "Grading".
 """
 
-import dataclasses
 import hashlib
 import json
 import re
@@ -26,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from convlab.exercises import core
-from convlab.grading import canvas, report, roster, sandbox
+from convlab.grading import canvas, earlier, report, roster, sandbox
 from convlab.grading.judge import Invalid, Judge, read_cells
 from convlab.grading.records import Limits, QuestionResult, Result
 
@@ -132,7 +131,7 @@ def grade(paths, *, timeout=120, cell_timeout=30, check_timeout=10, memory_mb=20
     saved = dict(core.REGISTRY)
     try:
         return _grade(paths, limits, run)
-    except UsageError as problem:
+    except (UsageError, earlier.EarlierError, roster.RosterError) as problem:
         print(f"convlab grade: {problem}", file=sys.stderr)
         return EXIT_USAGE
     except sandbox.Unavailable as problem:
@@ -149,11 +148,11 @@ def _grade(paths, limits: Limits, run: Options) -> int:
         raise UsageError(f"--chapter {run.chapter}: give the chapter number, e.g. 01")
     if (run.resume or run.only) and not run.json_path:
         raise UsageError(f"{'--resume' if run.resume else '--only'} needs --json FILE (the results to continue)")
-    students = _roster(run.roster)
+    students = roster.read(run.roster) if run.roster else None
     submissions = find_submissions(paths)
     load_extra_checks(run.extra_checks)
     only = _only(run.only)
-    previous = _previous(run.json_path, only) if run.resume or only else []
+    previous = earlier.load(run.json_path, only) if run.resume or only else []
     if run.use_sandbox:
         sandbox.check_available()
     else:
@@ -178,8 +177,8 @@ def _grade(paths, limits: Limits, run: Options) -> int:
 
     def outputs(complete: bool) -> list:
         found = [r for r in results if r is not None]
-        found = merge(previous, found, only) if only else found
-        return with_roster(found, students, run.chapter) if complete and students is not None else found
+        found = earlier.merge(previous, found) if only else found
+        return roster.apply(found, students, run.chapter) if complete and students is not None else found
 
     def finished(index, result):
         with lock:
@@ -204,7 +203,7 @@ def _grade(paths, limits: Limits, run: Options) -> int:
 def write_outputs(results, run: Options, sources: dict) -> None:
     report.write(results, json_path=run.json_path, csv_path=run.csv_path, sandboxed=run.use_sandbox, complete=True)
     if run.canvas:
-        report.write_atomically(run.canvas, canvas.export(results, _roster(run.roster) or {}))
+        report.write_atomically(run.canvas, canvas.export(results, roster.read(run.roster) if run.roster else {}))
     if run.feedback:
         from convlab.grading import feedback
 
@@ -223,15 +222,6 @@ def _code_cells(data: bytes) -> list:
         return []
 
 
-def _roster(path):
-    if path is None:
-        return None
-    try:
-        return roster.read(path)
-    except roster.RosterError as problem:
-        raise UsageError(str(problem)) from None
-
-
 def _only(text) -> set:
     """The question ids of --only, each checked against the registry (chapters loaded on demand)."""
     if not text:
@@ -247,83 +237,6 @@ def _only(text) -> set:
         known = ", ".join(sorted(core.REGISTRY, key=lambda q: (q[:2], core.order(core.REGISTRY[q]))))
         raise UsageError(f"--only: no question {', '.join(unknown)}; the questions are: {known}")
     return wanted
-
-
-def _previous(json_path, only: set) -> list:
-    """The results in an earlier run's JSON, for --resume and --only (refused if from another chapter)."""
-    try:
-        data = json.loads(Path(json_path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        if only:
-            raise UsageError(f"--only merges into an existing --json file; {json_path} does not exist") from None
-        return []
-    except (OSError, ValueError) as problem:
-        raise UsageError(f"cannot read {json_path}: {problem}") from None
-    items = data.get("submissions", []) if isinstance(data, dict) else []
-    found = []
-    for item in items:
-        try:
-            found.append(Result.from_json(item))
-        except (TypeError, KeyError, AttributeError):
-            continue
-    chapters = {r.chapter[:2] for r in found if r.chapter}
-    wanted = {qid[:2] for qid in only}
-    if only and chapters and not wanted <= chapters:
-        raise UsageError(f"--only {','.join(sorted(only))}: {json_path} holds chapter(s) "
-                         f"{', '.join(sorted(chapters))}, not the chapter of those questions; give the JSON of that "
-                         "chapter's batch")
-    return found
-
-
-def merge(previous: list, regraded: list, only: set) -> list:
-    """previous with the --only questions of each regraded submission replaced (matched by path); new ones added."""
-    by_path = {r.path: r for r in regraded}
-    merged = []
-    for old in previous:
-        new = by_path.pop(old.path, None)
-        if new is None or not new.questions:
-            merged.append(old)
-            continue
-        fresh = {q.id: q for q in new.questions}
-        combined = dataclasses.replace(old, questions=[fresh.get(q.id, q) for q in old.questions],
-                                       graded_at=new.graded_at, sandbox=old.sandbox and new.sandbox)
-        combined.notes = [*old.notes, f"regraded {', '.join(sorted(fresh))} at {new.graded_at}", *new.notes]
-        if new.sha256 != old.sha256:
-            combined.notes.append("the notebook changed since the first grading: the other questions' points are "
-                                  "from the earlier version")
-            combined.sha256 = new.sha256
-        if new.status in ("timeout", "error"):
-            combined.status = new.status
-        combined.total()
-        merged.append(combined)
-    return merged + list(by_path.values())
-
-
-def with_roster(results: list, students: dict, forced_chapter) -> list:
-    """Results with roster details, `unknown` for students not on it, and a `missing` record per absent student."""
-    chapters = sorted({r.chapter for r in results if r.chapter})
-    if not chapters and forced_chapter:
-        chapters = [core.chapter_module_path(forced_chapter).stem[1:]]
-    for result in results:
-        entry = students.get(result.student)
-        if entry is None:
-            result.notes.append("this student is not on the roster")
-            result.status = "unknown" if result.status == "graded" else result.status
-            continue
-        result.name, result.email, result.section, result.sis_id = entry.name, entry.email, entry.section, entry.sis_id
-    seen = {(r.student, r.chapter) for r in results}
-    for student, entry in students.items():
-        for chapter in chapters:
-            if (student, chapter) in seen:
-                continue
-            questions = core.load_chapter(chapter)
-            missing = Result("", student, chapter, "", status="missing", max_score=sum(q.points for q in questions),
-                             name=entry.name, email=entry.email, section=entry.section, sis_id=entry.sis_id,
-                             notes=["no submission"])
-            missing.questions = [QuestionResult(q.qid, q.title, 0, q.points, False, "no submission")
-                                 for q in questions]
-            results.append(missing)
-    return results
 
 
 def _read(path: Path) -> bytes:

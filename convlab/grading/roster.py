@@ -10,6 +10,9 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
+from convlab.exercises import core
+from convlab.grading.records import QuestionResult, Result
+
 OPTIONAL = ("name", "email", "section", "sis_id", "id")
 
 
@@ -69,3 +72,30 @@ def _decode(raw: bytes, path: Path) -> str:
             raise RosterError(f"--roster {path}, line {number}: not UTF-8 text. Save the file as UTF-8 "
                               "(in a spreadsheet: CSV UTF-8).") from None
     return raw.decode("utf-8")
+
+
+def apply(results: list, students: dict, forced_chapter) -> list:
+    """Results with roster details, `unknown` for students not on it, and a `missing` record per absent student."""
+    chapters = sorted({r.chapter for r in results if r.chapter})
+    if not chapters and forced_chapter:
+        chapters = [core.chapter_module_path(forced_chapter).stem[1:]]
+    for result in results:
+        entry = students.get(result.student)
+        if entry is None:
+            result.notes.append("this student is not on the roster")
+            result.status = "unknown" if result.status == "graded" else result.status
+            continue
+        result.name, result.email, result.section, result.sis_id = entry.name, entry.email, entry.section, entry.sis_id
+    seen = {(r.student, r.chapter) for r in results}
+    for student, entry in students.items():
+        for chapter in chapters:
+            if (student, chapter) in seen:
+                continue
+            questions = core.load_chapter(chapter)
+            missing = Result("", student, chapter, "", status="missing", max_score=sum(q.points for q in questions),
+                             name=entry.name, email=entry.email, section=entry.section, sis_id=entry.sis_id,
+                             notes=["no submission"])
+            missing.questions = [QuestionResult(q.qid, q.title, 0, q.points, False, "no submission")
+                                 for q in questions]
+            results.append(missing)
+    return results
