@@ -45,7 +45,8 @@ def course(tmp_path_factory):
                                      "bob,Bob Builder,bob@uni.example,B,S2,102\n"
                                      "carol,Carol Danvers,carol@uni.example,A,S3,103\n")
     status = grade([subs], json_path=root / "g.json", csv_path=root / "g.csv", canvas=root / "canvas.csv",
-                   roster=root / "roster.csv", jobs=2, quiet=True)
+                   roster=root / "roster.csv", feedback=root / "feedback", report=root / "report", jobs=2,
+                   quiet=True)
     records = {r["student"]: r for r in json.loads((root / "g.json").read_text())["submissions"]}
     return {"root": root, "subs": subs, "status": status, "records": records}
 
@@ -120,3 +121,12 @@ def test_an_excel_roster_with_a_byte_order_mark_reads(tmp_path):
     path = tmp_path / "roster.csv"
     path.write_bytes(b"\xef\xbb\xbfstudent,Name\r\nalice,Alice\r\n")
     assert roster.read(path)["alice"].name == "Alice"
+
+
+def test_feedback_files_and_the_class_report_are_written(course):
+    feedback = course["root"] / "feedback"
+    assert sorted(p.name for p in feedback.glob("*.html")) == ["alice.html", "bob.html", "carol.html", "mallory.html"]
+    bob = (feedback / "bob.html").read_text()
+    assert "3 of 5 cases pass" in bob and "01.q5" in bob and "BEGIN SOLUTION" not in bob
+    page = (course["root"] / "report" / "index.html").read_text()
+    assert "data:image/png;base64," in page and "missing" in page and "unknown" in page
