@@ -1,10 +1,33 @@
 # Two commands for a newcomer: `make book` and `make test`. Each creates .venv
 # from the pinned requirements when it is missing (or out of date) first.
+# `make lab` opens the notebooks in a pinned JupyterLab (requirements-lab.txt).
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check
+# A laptop without an NVIDIA GPU can take PyTorch's CPU-only wheels (far smaller
+# than the CUDA build PyPI serves on Linux) when it first builds .venv:
+#   make venv TORCH_INDEX=https://download.pytorch.org/whl/cpu
+# Empty by default (the registry's usual build); CI does not use it.
+TORCH_INDEX ?=
+TORCH_INDEX_ARG := $(if $(strip $(TORCH_INDEX)),--extra-index-url $(TORCH_INDEX))
+ifneq ($(strip $(TORCH_INDEX)),)
+ifneq ($(wildcard $(STAMP)),)
+$(warning .venv already exists, so TORCH_INDEX changes nothing: rm -rf .venv and run make again to rebuild it)
+endif
+endif
+# JupyterLab for `make lab`, installed into .venv on first use only.
+LAB_STAMP := $(VENV)/.lab-installed
+LAB_PORT ?= 8888
+LAB_ARGS ?=
+# On Linux with no display (SSH, a container) no browser is started (a text-mode one
+# would take over the terminal): JupyterLab prints the URL with its token instead.
+LAB_BROWSER := $(shell if [ "$$(uname -s)" = Linux ] && [ -z "$$DISPLAY$$WAYLAND_DISPLAY$$BROWSER" ]; \
+	then echo --no-browser; fi)
+# JupyterLab refuses to run as root unless told (containers, WSL): say so on the command line.
+LAB_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 NOTEBOOKS ?= $(wildcard book/*.ipynb)
 JOBS ?= 2
 # The offline site's MathJax, from the npm registry (npm pack), checked by its sha1.
@@ -15,9 +38,11 @@ MATHJAX_STAMP := $(MATHJAX)/.version-$(MATHJAX_VERSION)
 # The browser the site tests drive (Debian's package; never a downloaded build).
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: bench help venv book site-assets chromium bubblewrap test test-site test-fast lint execute clean
+.PHONY: bench help venv lab book site-assets chromium bubblewrap test test-site test-fast lint execute clean
 
 help:
+	@echo "make lab      open the notebooks in JupyterLab (installs it into .venv the first time)"
+	@echo "make venv     create .venv from requirements.txt (TORCH_INDEX=... for CPU-only torch)"
 	@echo "make book     build the HTML book into _build/html (from stored outputs)"
 	@echo "make test     lint, build the book, unit tests, strict nbval on every notebook, site tests"
 	@echo "make test-site  build the book and test it in headless Chromium (tests/site)"
@@ -30,9 +55,21 @@ venv: $(STAMP)
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(PIP_INSTALL) -r requirements.txt $(TORCH_INDEX_ARG)
+	$(PIP_INSTALL) --no-deps --no-build-isolation -e .
 	touch $(STAMP)
+
+# JupyterLab at the repository's top folder, its file browser open on book/
+# (exercises/ and solutions/ are one click up). requirements.txt constrains the
+# install, so no pinned package moves; `make test` never needs JupyterLab.
+lab: $(LAB_STAMP)
+	@echo "Starting JupyterLab in $(CURDIR) (Ctrl-C twice stops it)."
+	$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/book \
+		--ServerApp.port=$(LAB_PORT) $(LAB_BROWSER) $(LAB_ROOT) $(LAB_ARGS)
+
+$(LAB_STAMP): $(STAMP) requirements-lab.txt
+	$(PIP_INSTALL) -r requirements-lab.txt -c requirements.txt $(TORCH_INDEX_ARG)
+	touch $@
 
 book: $(STAMP) site-assets
 	$(BIN)/jupyter-book build . -W -n --keep-going

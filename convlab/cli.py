@@ -6,6 +6,8 @@
     convlab padding 304 228 --to 152 114 -k 7 -s 2 padding for a target size
     convlab assign [--check]                       exercises/ from solutions/
     convlab grade PATH... [--json F] [--csv F]     grade submissions (see README, "Grading")
+    convlab export gradescope 01 -o autograder.zip the grader as a Gradescope autograder
+    convlab export classroom 01 [-o FILE]          a GitHub Classroom autograding workflow
 
 Errors print the ConvlabError message and exit with status 2.
 """
@@ -83,7 +85,34 @@ def _parser() -> argparse.ArgumentParser:
     grade.add_argument("--report", metavar="DIR", help="write the class report DIR/index.html")
     grade.add_argument("--canvas", metavar="CSV", help="write a CSV for Canvas's gradebook import (uses --roster)")
     grade.set_defaults(run=_grade)
+    _export_parser(commands)
     return parser
+
+
+def _export_parser(commands) -> None:
+    export = commands.add_parser("export", help="the grader for Gradescope, or a GitHub Classroom workflow")
+    targets = export.add_subparsers(title="targets", dest="target", required=True)
+    gradescope = targets.add_parser("gradescope", help="a Gradescope autograder zip that grades one chapter")
+    gradescope.add_argument("chapter", metavar="CHAPTER", help="the chapter: 01 or 01_conv2d")
+    gradescope.add_argument("--output", "-o", default="autograder.zip", metavar="FILE",
+                            help="the zip to write (autograder.zip)")
+    gradescope.add_argument("--timeout", type=float, default=120, metavar="S", help="whole-submission limit (120)")
+    gradescope.add_argument("--cell-timeout", type=float, default=30, metavar="S", help="per-cell limit (30)")
+    gradescope.add_argument("--check-timeout", type=float, default=10, metavar="S",
+                            help="per-question check limit (10)")
+    gradescope.add_argument("--memory", type=int, default=2048, metavar="MB", help="memory a submission may add (2048)")
+    gradescope.add_argument("--hard-limit", type=float, default=480, metavar="S",
+                            help="stop grading a submission after S seconds (480); keep it under the "
+                                 "assignment's autograder timeout")
+    gradescope.set_defaults(run=_export_gradescope)
+    classroom = targets.add_parser("classroom", help="a GitHub Classroom workflow (.github/workflows/classroom.yml)")
+    classroom.add_argument("chapter", metavar="CHAPTER", help="the chapter: 01 or 01_conv2d")
+    classroom.add_argument("--output", "-o", default="-", metavar="FILE",
+                           help="where to write it (-: standard output)")
+    classroom.add_argument("--notebook", metavar="PATH",
+                           help="the notebook in the student's repository (NN_topic.ipynb)")
+    classroom.add_argument("--ref", default="main", help="the book's branch or tag to install convlab from (main)")
+    classroom.set_defaults(run=_export_classroom)
 
 
 def _layer_options(parser) -> None:
@@ -132,6 +161,33 @@ def _grade(args) -> int:
                  chapter=args.chapter, extra_checks=args.extra_checks, memory_mb=args.memory, quiet=args.quiet,
                  use_sandbox=args.sandbox, resume=args.resume, roster=args.roster, only=args.only,
                  feedback=args.feedback, report=args.report, canvas=args.canvas)
+
+
+def _export_gradescope(args) -> str:
+    from convlab.grading import gradescope
+
+    path = gradescope.build(args.chapter, args.output, timeout=args.timeout, cell_timeout=args.cell_timeout,
+                            check_timeout=args.check_timeout, memory_mb=args.memory, hard_limit=args.hard_limit)
+    _, name = gradescope.resolve_chapter(args.chapter)
+    return (f"wrote {path}: the autograder of chapter {name}; upload it to a Gradescope programming "
+            "assignment (docs/grading-at-scale.md)")
+
+
+def _export_classroom(args) -> int:
+    from convlab.grading import gradescope
+
+    text = gradescope.classroom_workflow(args.chapter, notebook=args.notebook, ref=args.ref)
+    if args.output == "-":
+        sys.stdout.write(text)
+        return 0
+    try:
+        with open(args.output, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    except OSError as problem:
+        raise gradescope.UsageError(f"cannot write {args.output}: {problem.strerror or problem}") from None
+    print(f"wrote {args.output}: commit it to the assignment's template repository as "
+          ".github/workflows/classroom.yml")
+    return 0
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ from pathlib import Path
 import nbformat
 import pytest
 import torch
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
 from torch import nn
 
 from convlab.errors import ConvlabError
@@ -16,6 +18,23 @@ from convlab.exercises.assign import assign, make_exercise, strip_solutions
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS = sorted((ROOT / "solutions").glob("[0-9][0-9]_*.ipynb"))
 HEADING = re.compile(r"^## Question (\d\d\.q\d+) — (.+) \((\d+) points?\)$", re.M)
+BLOCK = re.compile(r"^[ \t]*### BEGIN SOLUTION\n.*?^[ \t]*### END SOLUTION[ \t]*$\n?", re.M | re.S)
+STUB = re.compile(r'raise NotImplementedError\((.*)\)')
+
+
+def stub_line(qid=None):
+    message = f"Question {qid}: your answer goes here" if qid else "your answer goes here"
+    return f'raise NotImplementedError("{message}")'
+
+
+def sections(notebook):
+    """(question id of the section, cell) for every cell; None before the first question."""
+    qid = None
+    for cell in notebook.cells:
+        if cell.cell_type == "markdown":
+            found = HEADING.findall(cell.source)
+            qid = found[-1][0] if found else qid
+        yield qid, cell
 
 
 def test_exercises_are_up_to_date_with_solutions(capsys):
@@ -46,8 +65,9 @@ def test_nothing_of_the_solution_is_left(path):
     text = (ROOT / "exercises" / path.name).read_text()
     assert "BEGIN SOLUTION" not in text and "END SOLUTION" not in text
     given = {line.strip() for c in exercise.cells for line in c.source.splitlines()}
-    outside = {line.strip() for c in solution.cells for line in strip_solutions(c.source).splitlines()}
-    assert given == outside | {"# YOUR CODE HERE", "raise NotImplementedError()"}
+    outside = {line.strip() for c in solution.cells for line in BLOCK.sub("", c.source).splitlines()}
+    stubs = {stub_line(qid) for qid, c in sections(solution) if c.cell_type == "code" and BLOCK.search(c.source)}
+    assert given == outside | stubs | {"# YOUR CODE HERE"}
     for cell in solution.cells:
         for block in re.findall(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", cell.source, re.S):
             for line in block.splitlines():
@@ -55,19 +75,83 @@ def test_nothing_of_the_solution_is_left(path):
                     assert line.strip() not in text, f"solution line left in the exercise: {line.strip()!r}"
     assert set(exercise.metadata) <= {"kernelspec", "language_info", "convlab"}
     for cell in exercise.cells:
-        assert set(cell.metadata) <= {"tags"}
+        assert set(cell.metadata) <= {"tags", "convlab"}
+        assert set(cell.metadata.get("convlab", {})) <= {"ignore_reason"}
         if cell.cell_type == "code":
             assert cell.outputs == [] and cell.execution_count is None
-    stubs = sum(c.source.count("raise NotImplementedError()") for c in exercise.cells if c.cell_type == "code")
-    assert stubs == sum(c.source.count("### BEGIN SOLUTION") for c in solution.cells) > 0
+    count = sum(len(STUB.findall(c.source)) for c in exercise.cells if c.cell_type == "code")
+    assert count == sum(c.source.count("### BEGIN SOLUTION") for c in solution.cells) > 0
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.stem)
+def test_every_stub_names_its_question(path):
+    """Run All stops at the first unanswered question, and the message says which one."""
+    exercise = nbformat.read(ROOT / "exercises" / path.name, as_version=4)
+    registered = {q.qid for q in core.load_chapter(path.stem[:2])}
+    named = set()
+    for qid, cell in sections(exercise):
+        if cell.cell_type != "code":
+            continue
+        for line in cell.source.splitlines():
+            if STUB.search(line):
+                assert line.strip() == stub_line(qid), f"in the section of {qid}: {line.strip()!r}"
+                assert len(line) <= 77, f"the stub does not fit the page: {line!r}"
+                named.add(qid)
+    assert named and named <= registered, (named, registered)
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.stem)
+def test_run_all_on_an_exercise_stops_at_the_first_question(path, monkeypatch):
+    """What a student's Run All does: everything before the first answer runs; then the stub's message."""
+    monkeypatch.setenv("CONVLAB_DEVICE", "cpu")
+    monkeypatch.setenv("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    exercise = nbformat.read(ROOT / "exercises" / path.name, as_version=4)
+    first = next(qid for qid, c in sections(exercise) if c.cell_type == "code" and STUB.search(c.source))
+    client = NotebookClient(exercise, timeout=120, kernel_name="python3",
+                            resources={"metadata": {"path": str(ROOT / "exercises")}})
+    with pytest.raises(CellExecutionError) as raised:
+        client.execute()
+    assert raised.value.ename == "NotImplementedError", raised.value
+    assert raised.value.evalue == f"Question {first}: your answer goes here"
 
 
 def test_stub_keeps_indentation_and_surroundings():
     source = ("def f(x):\n    \"\"\"Doc.\"\"\"\n    ### BEGIN SOLUTION\n    # secret\n    return x\n"
               "    ### END SOLUTION\nprint(1)")
-    assert strip_solutions(source) == (
-        "def f(x):\n    \"\"\"Doc.\"\"\"\n    # YOUR CODE HERE\n    raise NotImplementedError()\nprint(1)"
+    assert strip_solutions(source, qid="01.q2") == (
+        "def f(x):\n    \"\"\"Doc.\"\"\"\n    # YOUR CODE HERE\n"
+        '    raise NotImplementedError("Question 01.q2: your answer goes here")\nprint(1)'
     )
+    assert strip_solutions("### BEGIN SOLUTION\nx = 1\n### END SOLUTION") == (
+        '# YOUR CODE HERE\nraise NotImplementedError("your answer goes here")'
+    )
+
+
+def test_a_stub_names_the_question_of_its_section():
+    new = nbformat.v4
+    block = "### BEGIN SOLUTION\nanswer = 1\n### END SOLUTION"
+    ignored = new.new_code_cell("print(1)", metadata={"tags": ["nbval-ignore-output", "hide-input"],
+                                                     "convlab": {"ignore_reason": "a wall-clock timing"}})
+    notebook = new.new_notebook(cells=[
+        new.new_markdown_cell("# Exercises 07: intro"),
+        new.new_code_cell(block),                                   # before any question: generic
+        new.new_markdown_cell("## Question 07.q1 — First (1 point)\n\nText."),
+        new.new_code_cell(block),
+        new.new_code_cell('check("07.q1", answer)'),
+        new.new_markdown_cell("Some prose between the cells."),     # not a heading: same section
+        new.new_code_cell("def f():\n    " + block.replace("\n", "\n    ")),
+        new.new_markdown_cell("## Question 07.q2 — Second (2 points)"),
+        new.new_code_cell(block),
+        ignored,
+    ])
+    cells = make_exercise(notebook).cells
+    assert stub_line() in cells[1].source
+    assert stub_line("07.q1") in cells[3].source and "    " + stub_line("07.q1") in cells[6].source
+    assert stub_line("07.q2") in cells[8].source
+    assert cells[9].metadata == {"tags": ["nbval-ignore-output"], "convlab": {"ignore_reason": "a wall-clock timing"}}
+    namespace = {}
+    with pytest.raises(NotImplementedError, match=r"^Question 07\.q2: your answer goes here$"):
+        exec(cells[8].source, namespace)
 
 
 @pytest.mark.parametrize("source", [
@@ -131,7 +215,7 @@ def test_check_says_right_or_wrong_without_the_answer(capsys):
 
 def test_check_explains_errors_and_unanswered(capsys):
     def input_range(o, k, s=1, p=0):
-        raise NotImplementedError()
+        raise NotImplementedError("Question 01.q3: your answer goes here")
 
     ok, out = verdict(capsys, "01.q3", input_range)
     assert not ok and "not answered yet" in out

@@ -7,12 +7,19 @@ Each block between `### BEGIN SOLUTION` and `### END SOLUTION` (markers included
 comments inside included) becomes, at the block's indentation,
 
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("Question 01.q2: your answer goes here")
+
+naming the question whose section the cell is in (the last `## Question NN.qM`
+heading above it); a block outside every question says only "your answer goes
+here". So a student's "Run All" stops at the first unanswered question and says
+which one it is; the grader and `check` read a NotImplementedError as "not
+answered yet" (convlab/exercises/answers.py, convlab/grading/judge.py).
 
 Outputs and execution counts are cleared; notebook metadata keeps only kernelspec,
 language_info's name and convlab.chapter; cell metadata keeps only the tags in
-KEPT_TAGS. The JSON written is a pure function of the solution notebook, so a
-stale exercise is a byte difference.
+KEPT_TAGS and, beside an nbval-ignore-output tag, its reason
+(metadata["convlab"]["ignore_reason"]). The JSON written is a pure function of
+the solution notebook, so a stale exercise is a byte difference.
 """
 
 import re
@@ -25,13 +32,22 @@ from convlab.errors import error
 BEGIN = re.compile(r"^(\s*)### BEGIN SOLUTION\s*$")
 END = re.compile(r"^\s*### END SOLUTION\s*$")
 MARKER = re.compile(r"###\s*(BEGIN|END) SOLUTION")
-STUB = ("# YOUR CODE HERE", "raise NotImplementedError()")
+STUB_COMMENT = "# YOUR CODE HERE"
+STUB_MESSAGE = "your answer goes here"
+# The heading that opens a question's section (the grader reads sections the same way).
+QUESTION = re.compile(r"^#{1,6}\s+Question\s+(\d\d\.[a-z]\w*)", re.M)
 KEPT_TAGS = ("raises-exception", "nbval-ignore-output")
 STEM = re.compile(r"^\d\d_\w+$")
 
 
-def strip_solutions(source: str, where: str = "a cell") -> str:
-    """Replace every solution block in a code cell's source by the stub."""
+def stub(qid: str | None = None) -> tuple:
+    """The two lines that replace a solution block, naming its question when known."""
+    message = f"Question {qid}: {STUB_MESSAGE}" if qid else STUB_MESSAGE
+    return STUB_COMMENT, f'raise NotImplementedError("{message}")'
+
+
+def strip_solutions(source: str, where: str = "a cell", qid: str | None = None) -> str:
+    """Replace every solution block in a code cell's source by the stub (naming question qid)."""
     lines, out, inside, indent = source.split("\n"), [], False, ""
     for number, line in enumerate(lines, 1):
         begin, end = BEGIN.match(line), END.match(line)
@@ -40,7 +56,7 @@ def strip_solutions(source: str, where: str = "a cell") -> str:
                 raise error(f"{where}, line {number}: BEGIN SOLUTION inside another solution block.",
                             "close the first block with ### END SOLUTION.")
             inside, indent = True, begin.group(1)
-            out.extend(indent + s for s in STUB)
+            out.extend(indent + s for s in stub(qid))
         elif end:
             if not inside:
                 raise error(f"{where}, line {number}: END SOLUTION without a BEGIN SOLUTION.",
@@ -58,11 +74,14 @@ def strip_solutions(source: str, where: str = "a cell") -> str:
 
 def make_exercise(solution) -> nbformat.NotebookNode:
     """The exercise notebook for a solution notebook (a NotebookNode, not modified)."""
-    cells = []
+    cells, qid = [], None
     for index, cell in enumerate(solution.cells):
         where = f"cell {index}"
+        if cell.cell_type == "markdown":
+            headings = QUESTION.findall(cell.source)
+            qid = headings[-1] if headings else qid
         if cell.cell_type == "code":
-            new = nbformat.v4.new_code_cell(strip_solutions(cell.source, where))
+            new = nbformat.v4.new_code_cell(strip_solutions(cell.source, where, qid))
         elif MARKER.search(cell.source):
             raise error(f"{where} is a {cell.cell_type} cell with a solution marker.",
                         "solutions belong in code cells only.")
@@ -73,6 +92,9 @@ def make_exercise(solution) -> nbformat.NotebookNode:
         tags = [t for t in cell.metadata.get("tags", []) if t in KEPT_TAGS]
         if tags:
             new.metadata["tags"] = tags
+        reason = cell.metadata.get("convlab", {}).get("ignore_reason")
+        if "nbval-ignore-output" in tags and reason:
+            new.metadata["convlab"] = {"ignore_reason": reason}
         new.id = cell.get("id") or f"cell-{index}"
         cells.append(new)
     notebook = nbformat.v4.new_notebook(cells=cells)

@@ -183,7 +183,7 @@ def q5(conv2d_single):
 
 def _one_loop_conv(conv2d_single, x, kernel) -> None:
     want = F.conv2d(x[None, None].double(), kernel[None, None].double())[0, 0]
-    where = f"conv2d_single on a {x.shape[0]}×{x.shape[1]} input and a {kernel.shape[0]}×{kernel.shape[1]} kernel"
+    where = "conv2d_single"  # the case's label names the sizes
     got = call(conv2d_single, x, kernel, name="conv2d_single")
     try:
         expect_close(got, want, where)
