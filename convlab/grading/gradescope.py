@@ -199,8 +199,8 @@ def _run(root: Path) -> dict:
     try:
         config = json.loads((root / "source" / CONFIG).read_text(encoding="utf-8"))
     except (OSError, ValueError) as problem:
-        raise RuntimeError(f"cannot read {root / 'source' / CONFIG} ({problem}): rebuild the autograder "
-                           "with `convlab export gradescope CHAPTER`") from None
+        raise RuntimeError(f"rebuild the autograder with `convlab export gradescope CHAPTER`: cannot read "
+                           f"{CONFIG} ({type(problem).__name__})") from None
     number, name = resolve_chapter(config["chapter"])
     limits = {"timeout": 120, "cell_timeout": 30, "check_timeout": 10, "memory_mb": 2048, "hard_limit": HARD_LIMIT,
               **config.get("limits", {})}
