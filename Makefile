@@ -97,17 +97,7 @@ $(MATHJAX_STAMP):
 # Debian's Chromium for the site tests, installed only where it is missing and we
 # may (root, or sudo without a password). Otherwise the site tests skip, loudly.
 chromium:
-	@if [ -x $(CHROMIUM) ]; then :; \
-	elif [ "$$(id -u)" = 0 ]; then \
-		echo "installing chromium (apt-get)"; \
-		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
-		|| echo "WARNING: could not install chromium: the site tests will be SKIPPED"; \
-	elif sudo -n true 2>/dev/null; then \
-		echo "installing chromium (sudo apt-get)"; \
-		{ sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
-		|| echo "WARNING: could not install chromium: the site tests will be SKIPPED"; \
-	else echo "WARNING: $(CHROMIUM) is missing and we cannot install it (not root, no sudo): the site tests will be SKIPPED"; \
-	fi
+	@sh tools/apt_install.sh chromium $(CHROMIUM) "the site tests will be SKIPPED"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -115,17 +105,7 @@ lint: $(STAMP)
 # bubblewrap for the grading sandbox (Debian's package), installed where missing and we may.
 # Without it `convlab grade` refuses to run and the grading tests fail, by design.
 bubblewrap:
-	@if command -v bwrap >/dev/null; then :; \
-	elif [ "$$(id -u)" = 0 ]; then \
-		echo "installing bubblewrap (apt-get)"; \
-		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null; } \
-		|| echo "WARNING: could not install bubblewrap: the grading tests will FAIL"; \
-	elif sudo -n true 2>/dev/null; then \
-		echo "installing bubblewrap (sudo apt-get)"; \
-		{ sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null; } \
-		|| echo "WARNING: could not install bubblewrap: the grading tests will FAIL"; \
-	else echo "WARNING: bwrap is missing and we cannot install it: the grading tests will FAIL"; \
-	fi
+	@sh tools/apt_install.sh bubblewrap bwrap "the grading tests will FAIL"
 
 test: lint book chromium bubblewrap
 	$(BIN)/pytest -n $(JOBS) --dist loadfile --durations=10 \
@@ -140,6 +120,7 @@ test-site: book chromium
 bench: $(STAMP)
 	$(BIN)/python benchmarks/conv_variants.py
 	$(BIN)/python benchmarks/grading.py
+	$(BIN)/python benchmarks/course.py
 
 execute: $(STAMP)
 	$(BIN)/python tools/execute_notebooks.py $(NOTEBOOKS)
