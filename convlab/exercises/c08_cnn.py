@@ -1,5 +1,5 @@
 """Checks for chapter 08's exercises (solutions/08_cnn.ipynb): shapes through a small network, the
-parameter count of seed 003's design for any widths and image size, a model whose first Linear has
+parameter count of the CIFAR network's design for any widths and image size, a model whose first Linear has
 the wrong in_features, a module that accepts any image size, and the feature count after a stack of
 layers computed without running it.
 
@@ -65,22 +65,22 @@ def q1(shapes):
             raise Wrong(f"shapes[{n}], the shape after layer {n} ({layers[n]}), is wrong: got {g}.")
 
 
-# --- 08.q2: seed 003's design, any widths and image size ------------------------------------
+# --- 08.q2: the CIFAR network's design, any widths and image size ------------------------------------
 
 
-def _seed003_convs(channels, device=None) -> list:
+def _cifar_convs(channels, device=None) -> list:
     c1, c2, c3 = channels
     return [nn.Conv2d(3, c1, 5, 1, 2, device=device), nn.MaxPool2d(2),
             nn.Conv2d(c1, c2, 5, 1, 2, device=device), nn.MaxPool2d(2),
             nn.Conv2d(c2, c3, 5, 1, 2, device=device), nn.MaxPool2d(2), nn.Flatten()]
 
 
-def _seed003(channels=(32, 32, 64), size: int = 32, linear_in=None, device=None) -> nn.Sequential:
-    """Seed 003's CIFAR-10 network with other widths; by default the first Linear takes what Flatten gives."""
+def _cifar(channels=(32, 32, 64), size: int = 32, linear_in=None, device=None) -> nn.Sequential:
+    """The CIFAR-10 network of chapter 08 with other widths; by default the first Linear takes what Flatten gives."""
     if linear_in is None:  # what Flatten gives, by torch on the meta device
-        meta = nn.Sequential(*_seed003_convs(channels, device="meta"))
+        meta = nn.Sequential(*_cifar_convs(channels, device="meta"))
         linear_in = meta(torch.empty(1, 3, size, size, device="meta")).shape[1]
-    return nn.Sequential(*_seed003_convs(channels, device), nn.Linear(linear_in, 64, device=device),
+    return nn.Sequential(*_cifar_convs(channels, device), nn.Linear(linear_in, 64, device=device),
                          nn.Linear(64, 10, device=device))
 
 
@@ -89,21 +89,21 @@ def _count(model: nn.Module, *, biases: bool = True) -> int:
 
 
 def _params(channels, size, linear_in=None, biases=True) -> int:
-    """seed 003's design counted by torch (on the meta device: shapes without numbers)."""
-    return _count(_seed003(channels, size, linear_in, device="meta"), biases=biases)
+    """the CIFAR network's design counted by torch (on the meta device: shapes without numbers)."""
+    return _count(_cifar(channels, size, linear_in, device="meta"), biases=biases)
 
 
-def _draw_seed003(draw):
+def _draw_cifar(draw):
     return (draw.randint(1, 128), draw.randint(1, 128), draw.randint(1, 256)), draw.randint(8, 100)
 
 
-@question("08.q2", points=2, title="Count seed 003's parameters", names=("seed003_params",))
-def q2(seed003_params):
+@question("08.q2", points=2, title="Count the CIFAR network's parameters", names=("cifar_params",))
+def q2(cifar_params):
     fixed = [((32, 32, 64), 32), ((32, 32, 128), 32), ((16, 32, 64), 64), ((8, 8, 8), 8), ((3, 5, 7), 20),
              ((1, 1, 1), 15), ((64, 128, 256), 96), ((6, 16, 120), 28), ((32, 32, 64), 47)]
-    for channels, size in sweep(fixed, _draw_seed003, 28, seed=802):
-        shown = f"seed003_params({channels}, {size})"
-        got = as_int(call(seed003_params, channels, size, name="seed003_params"), shown)
+    for channels, size in sweep(fixed, _draw_cifar, 28, seed=802):
+        shown = f"cifar_params({channels}, {size})"
+        got = as_int(call(cifar_params, channels, size, name="cifar_params"), shown)
         want = _params(channels, size)
         if got == want:
             continue
@@ -297,7 +297,7 @@ def _flat_cases() -> list:
         ([nn.MaxPool2d(2, dilation=2)], (1, 9, 9)),
         ([nn.MaxPool2d((2, 3), stride=(1, 2), padding=(1, 0))], (3, 7, 7)),
         ([nn.ReLU(), nn.BatchNorm2d(4), nn.Flatten()], (4, 5, 6)),
-        (list(_seed003())[:7], (3, 32, 32)),
+        (list(_cifar())[:7], (3, 32, 32)),
         (list(_q3_broken())[:9], (3, 32, 32)),
         (_q1_layers()[:7], (1, 28, 28)),
     ]
