@@ -9,7 +9,10 @@ passes when:
 - it asks nothing of any other host: every request that leaves 127.0.0.1 is
   aborted and fails the page, so the site provably works offline;
 - its math is typeset by the MathJax served from the build (an `mjx-container`
-  in every `.math` element, no MathJax error, no raw TeX left in the text);
+  in every `.math` element, no MathJax error), and no raw TeX is left in its
+  text outside math and code: no `$` that opens TeX (`$o = …`, `$\\lfloor`,
+  `$…$`), no `$$`, `\\(`, `\\[`, and no TeX command such as `\\lfloor` or
+  `\\frac`;
 - every image has loaded (naturalWidth > 0);
 - each animation has its controls, "Next frame" changes the picture and "Play"
   plays it;
@@ -19,50 +22,36 @@ passes when:
 Notebook pages must also offer their .ipynb download and Colab and Binder
 launch buttons; every page links to the repository; search finds a chapter.
 Each page of the table of contents is saved as a full-page screenshot under
-_build/screenshots/ for a person to look at.
+_build/screenshots/ (1280 px wide) for a person to look at.
 
-Without Chromium (or without a built site) the tests are skipped, loudly: the
-reason is the skip message, a warning in the warnings summary and a last
-line in red (tests/site/conftest.py). With CONVLAB_SITE_TESTS=require (set by
-the GitHub workflows) they fail instead. CONVLAB_CHROMIUM names another
-Chromium binary (default /usr/bin/chromium).
+Phones, tablets and code width: test_layout.py. The exercises: test_exercise_pages.py.
+Fixtures, and when the tests skip: conftest.py.
 """
 
 import functools
-import http.server
 import json
-import os
 import re
-import threading
 import urllib.error
 import urllib.parse
 import urllib.request
-import warnings
 from html.parser import HTMLParser
-from pathlib import Path
 
 import pytest
-import yaml
+from book_site import (
+    LOCAL_HOSTS,
+    ROOT,
+    SCREENSHOTS,
+    SITE,
+    TIMEOUT_MS,
+    TOC,
+    WAIT_FOR_MATHJAX,
+    config,
+    fetch,
+    is_notebook,
+    pages,
+)
 
 pytestmark = pytest.mark.site
-
-ROOT = Path(__file__).resolve().parents[2]
-SITE = ROOT / "_build" / "html"
-SCREENSHOTS = ROOT / "_build" / "screenshots"
-CHROMIUM = Path(os.environ.get("CONVLAB_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = [
-    "--no-sandbox",  # we may run as root, in a container
-    "--disable-gpu",
-    "--disable-quic",
-    # No phoning home: on a closed network these connections only fail, noisily.
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-LOCAL_HOSTS = {"127.0.0.1", "localhost"}
-REFRESH = re.compile(r'<meta http-equiv="refresh" content="\d+;\s*url=([^"]+)"', re.IGNORECASE)
-TIMEOUT_MS = 30_000
 
 # Console errors that the book's theme prints on pages that are fine. Each entry
 # matches one known message, and says why it is harmless; nothing else passes.
@@ -80,190 +69,35 @@ ALLOWED_CONSOLE = [
 ANIMATION_BUTTONS = ["first_frame", "previous_frame", "play_animation", "pause_animation", "next_frame", "last_frame"]
 
 
-# ---------------------------------------------------------------- the pages
-
-
-def _config():
-    return yaml.safe_load((ROOT / "_config.yml").read_text())
-
-
-def _toc_docnames():
-    """The root and every file of _toc.yml, in order."""
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    names = [toc["root"]]
-
-    def walk(node):
-        if isinstance(node, dict):
-            if "file" in node:
-                names.append(node["file"])
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk({k: v for k, v in toc.items() if k != "root"})
-    return [str(Path(n).with_suffix("")) for n in names]
-
-
-TOC = _toc_docnames()
-SPECIAL_PAGES = ["index.html", "genindex.html", "search.html"]
-SKIP_DIRS = {"_static", "_sources", "_images", "jupyter_execute"}
-
-
-def _pages():
-    """Every page to load: the toc's, Sphinx's own, and any other HTML file built."""
-    pages = [f"{name}.html" for name in TOC] + SPECIAL_PAGES
-    if SITE.is_dir():
-        for path in sorted(SITE.rglob("*.html")):
-            rel = path.relative_to(SITE)
-            if rel.parts[0] not in SKIP_DIRS and rel.as_posix() not in pages:
-                pages.append(rel.as_posix())
-    return pages
-
-
-def _is_notebook(docname):
-    return (ROOT / f"{docname}.ipynb").exists()
-
-
-# ---------------------------------------------------------------- fixtures
-
-
-def _skip_loudly(reason):
-    if os.environ.get("CONVLAB_SITE_TESTS") == "require":  # CI sets this: there, a skip is a failure
-        pytest.fail(f"the site tests cannot run (CONVLAB_SITE_TESTS=require): {reason}", pytrace=False)
-    # A plain UserWarning: pytest-xdist's controller must be able to import its class.
-    warnings.warn(UserWarning(f"SITE TESTS SKIPPED: {reason}"), stacklevel=2)
-    print(f"\nWARNING: SITE TESTS SKIPPED: {reason}")
-    pytest.skip(f"SITE TESTS SKIPPED: {reason}")
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format, *args):
-        pass
-
-
-@pytest.fixture(scope="module")
-def server():
-    """The built site on a free port of 127.0.0.1; stopped after the module."""
-    if not (SITE / "index.html").exists():
-        _skip_loudly(f"no built site at {SITE}: run `make book` (make test and make test-site build it)")
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError as exc:
-        _skip_loudly(f"the playwright package is missing ({exc}): run `make venv`")
-    if not os.access(CHROMIUM, os.X_OK):
-        _skip_loudly(f"{CHROMIUM} is missing: run `make chromium` (Debian's chromium package, needs root or sudo)")
-    handler = functools.partial(_QuietHandler, directory=str(SITE))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join()
-
-
-@pytest.fixture(scope="module")
-def browser(server):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-class Visit:
-    """One page opened in a fresh context, with everything it logged and asked for."""
-
-    def __init__(self, browser, url):
-        self.url = url
-        self.console_errors = []
-        self.foreign_requests = []
-        self.failed_requests = []
-        self.context = browser.new_context(viewport={"width": 1280, "height": 900})
-        self.context.route("**/*", self._route)
-        self.page = self.context.new_page()
-        self.page.set_default_timeout(TIMEOUT_MS)
-        self.page.on("console", self._console)
-        self.page.on("pageerror", lambda exc: self.console_errors.append(f"uncaught: {exc}"))
-        self.page.on("requestfailed", self._request_failed)
-        self.page.on("response", self._response)
-        self.page.goto(url, wait_until="load")
-        refresh = REFRESH.search(_fetch(url)[1].decode("utf-8", "replace"))
-        if refresh:  # index.html sends the reader on to the root page
-            self.page.wait_for_url(urllib.parse.urljoin(url, refresh.group(1)))
-            self.page.wait_for_load_state("load")
-
-    def _route(self, route):
-        url = route.request.url
-        if urllib.parse.urlsplit(url).hostname in LOCAL_HOSTS:
-            route.continue_()
-        else:
-            self.foreign_requests.append(url)
-            route.abort("blockedbyclient")
-
-    def _console(self, msg):
-        if msg.type == "error":
-            self.console_errors.append(msg.text)
-
-    def _request_failed(self, request):
-        if urllib.parse.urlsplit(request.url).hostname in LOCAL_HOSTS:
-            self.failed_requests.append(f"{request.url}: {request.failure}")
-
-    def _response(self, response):
-        if response.status >= 400:
-            self.failed_requests.append(f"{response.url}: HTTP {response.status}")
-
-    def close(self):
-        self.context.close()
-
-
-@pytest.fixture()
-def visit(browser):
-    opened = []
-
-    def open_page(url):
-        page = Visit(browser, url)
-        opened.append(page)
-        return page
-
-    yield open_page
-    for page in opened:
-        page.close()
-
-
 # ---------------------------------------------------------------- page checks
 
 
-WAIT_FOR_MATHJAX = """async () => {
-    if (!document.querySelector('.math')) return 'no math';
-    const start = Date.now();
-    while (!(window.MathJax && MathJax.startup && MathJax.startup.promise)) {
-        if (Date.now() - start > 20000) return 'MathJax never started';
-        await new Promise(r => setTimeout(r, 50));
-    }
-    await MathJax.startup.promise;
-    await document.fonts.ready;
-    return 'typeset';
-}"""
+# Raw TeX: what MathJax would have typeset had it been math, or TeX that never
+# became math (a broken `$`, a command in plain text). `$` followed by a digit or a
+# space is left alone (an amount, a shell prompt); code and math are skipped.
+RAW_TEX = [
+    r"\\\(|\\\[|\$\$|\\begin\{",  # delimiters: \( \[ $$ \begin{
+    r"(^|[^\\$\w])\$[^\s$][^$]*[^\s$\\]\$",  # $...$ left as text
+    r"\$(?=[^\d\s])",  # a $ that opens TeX: $o = ..., $\lfloor, $(i + 2p)
+    r"\\[A-Za-z]{2,}",  # a TeX command: \lfloor, \frac, \times
+]
 
-MATH_REPORT = """() => {
+MATH_REPORT = r"""(patterns) => {
     const maths = [...document.querySelectorAll('.math')];
-    const skip = 'pre, code, script, style, textarea, mjx-container, .MathJax';
+    const skip = 'pre, code, kbd, script, style, textarea, mjx-container, .MathJax';
+    const tex = patterns.map(p => new RegExp(p));
     const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
     const raw = [];
-    const tex = /\\\\\\(|\\\\\\[|\\$\\$|\\\\begin\\{|(^|[^\\\\$\\w])\\$[^\\s$][^$]*[^\\s$\\\\]\\$/;
     for (let node = walker.nextNode(); node; node = walker.nextNode()) {
         const parent = node.parentElement;
         if (!parent || parent.closest(skip)) continue;
         if (parent.closest('.math') && parent.closest('.math').querySelector('mjx-container')) continue;
-        if (tex.test(node.textContent)) raw.push(node.textContent.trim().slice(0, 120));
+        const text = node.textContent;
+        const hit = tex.map(t => text.match(t)).find(m => m);
+        if (hit) {
+            const at = Math.max(0, hit.index - 40);
+            raw.push(text.slice(at, hit.index + 60).replace(/\s+/g, ' ').trim());
+        }
     }
     return {
         math: maths.length,
@@ -273,7 +107,7 @@ MATH_REPORT = """() => {
             .map(e => e.getAttribute('data-mjx-error') || e.textContent),
         // MathJax's noundefined package draws an unknown macro as red text
         undefined: [...document.querySelectorAll('mjx-assistive-mml mtext[mathcolor="red"]')]
-            .map(e => e.textContent).filter(t => t.startsWith('\\\\')),
+            .map(e => e.textContent).filter(t => t.startsWith('\\')),
         raw: raw,
     };
 }"""
@@ -312,20 +146,9 @@ class _Parsed(HTMLParser):
 
 
 @functools.cache
-def _fetch(url):
-    """(status, body) of a local URL; body only for HTML."""
-    try:
-        with urllib.request.urlopen(url, timeout=30) as response:
-            body = response.read()
-            return response.status, body
-    except urllib.error.HTTPError as exc:
-        return exc.code, b""
-
-
-@functools.cache
 def _parsed(url):
     parser = _Parsed()
-    parser.feed(_fetch(url)[1].decode("utf-8", "replace"))
+    parser.feed(fetch(url)[1].decode("utf-8", "replace"))
     return parser
 
 
@@ -336,7 +159,7 @@ def _broken_links(hrefs, server):
         if parts.scheme not in ("http", "https") or parts.hostname not in LOCAL_HOSTS:
             continue
         target = urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path, parts.query, ""))
-        status, _ = _fetch(target)
+        status, _ = fetch(target)
         if status != 200:
             broken.append(f"{href}: HTTP {status}")
         elif parts.fragment and parts.path.endswith((".html", "/")):
@@ -396,7 +219,7 @@ def _check_animations(page):
     return problems
 
 
-@pytest.mark.parametrize("path", _pages())
+@pytest.mark.parametrize("path", pages())
 def test_page(path, server, visit):
     url = server + path
     visit_ = visit(url)
@@ -406,7 +229,7 @@ def test_page(path, server, visit):
     state = page.evaluate(WAIT_FOR_MATHJAX)
     if state == "MathJax never started":
         problems.append("the page has math but MathJax never started")
-    math = page.evaluate(MATH_REPORT)
+    math = page.evaluate(MATH_REPORT, RAW_TEX)
     if math["math"] and not math["containers"]:
         problems.append(f"{math['math']} math elements but no mjx-container: MathJax did not typeset")
     problems += [f"math not typeset: {m!r}" for m in math["untypeset"]]
@@ -443,7 +266,7 @@ def test_every_toc_page_is_built():
     if not SITE.is_dir():
         pytest.skip(f"no built site at {SITE}")  # test_page reports it loudly
     missing = [f"{name}.html" for name in TOC if not (SITE / f"{name}.html").exists()]
-    sources = [f"_sources/{name}.ipynb" for name in TOC if _is_notebook(name)]
+    sources = [f"_sources/{name}.ipynb" for name in TOC if is_notebook(name)]
     missing += [source for source in sources if not (SITE / source).exists()]
     assert not missing, f"pages of _toc.yml missing from {SITE} (stale build? run `make book`): {missing}"
 
@@ -453,12 +276,12 @@ def test_buttons(docname, server):
     """Repository link on every page; .ipynb download, Colab and Binder on notebook pages.
 
     These are plain links in the page's HTML (test_page has loaded the page itself)."""
-    repo = _config()["repository"]
+    repo = config()["repository"]
     url, branch = repo["url"].rstrip("/"), repo["branch"]
     page = server + f"{docname}.html"
     hrefs = [urllib.parse.urljoin(page, href) for href in _parsed(page).hrefs]
     assert url in hrefs, f"no repository link to {url}"
-    if not _is_notebook(docname):
+    if not is_notebook(docname):
         return
     github = url.removeprefix("https://github.com/")
     source = f"{repo.get('path_to_book') or ''}/{docname}.ipynb".lstrip("/")
@@ -469,7 +292,7 @@ def test_buttons(docname, server):
 
     downloads = [h for h in hrefs if urllib.parse.urlsplit(h).path.endswith(f"/_sources/{docname}.ipynb")]
     assert downloads, "no .ipynb download link"
-    status, body = _fetch(downloads[0])
+    status, body = fetch(downloads[0])
     assert status == 200, f"{downloads[0]}: HTTP {status}"
     notebook = json.loads(body)
     assert notebook["cells"], f"{downloads[0]} has no cells"
@@ -477,7 +300,7 @@ def test_buttons(docname, server):
 
 
 def test_search_finds_a_chapter(server, visit):
-    chapters = [name for name in TOC if _is_notebook(name)]
+    chapters = [name for name in TOC if is_notebook(name)]
     if not chapters:
         pytest.skip("no notebook chapter in _toc.yml")
     visit_ = visit(server + "search.html?q=convolution")
@@ -489,19 +312,23 @@ def test_search_finds_a_chapter(server, visit):
     assert not visit_.foreign_requests, visit_.foreign_requests
 
 
+# Every line within 77 characters, like all the notebooks' code (test_layout.py checks
+# that no code block scrolls at 1280 px): IPython expands {REPO} in the magic's line.
 COLAB_CELL = '''\
-# On Google Colab, install convlab (this book's helper package); elsewhere this cell does nothing.
+# On Google Colab, install convlab (this book's helper package);
+# elsewhere this cell does nothing.
 import sys
 
+REPO = "{url}"
 if "google.colab" in sys.modules:
-    %pip install --quiet "convlab @ git+{url}@{branch}"'''
+    %pip install --quiet "convlab-book @ git+{{REPO}}@{branch}"'''
 
 
-@pytest.mark.parametrize("docname", [name for name in TOC if _is_notebook(name)])
+@pytest.mark.parametrize("docname", [name for name in TOC if is_notebook(name)])
 def test_notebook_installs_convlab_on_colab(docname):
     """The Colab button opens the bare notebook: its first code cell must install convlab
     there (from the repository in _config.yml) and do nothing anywhere else."""
-    repo = _config()["repository"]
+    repo = config()["repository"]
     expected = COLAB_CELL.format(url=repo["url"].rstrip("/"), branch=repo["branch"])
     notebook = json.loads((ROOT / f"{docname}.ipynb").read_text())
     code = [cell for cell in notebook["cells"] if cell["cell_type"] == "code"]
