@@ -10,18 +10,13 @@ o = floor((i + 2p - e) / s) + 1.
 """
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from torch import nn
 
-from convlab.errors import error
-from convlab.validate import as_int, nonnegative_pair, padding_arg, positive_pair
-
-# Layers that change values but not geometry: a receptive field passes straight through.
-POINTWISE_LAYERS = (
-    nn.ReLU, nn.LeakyReLU, nn.GELU, nn.Sigmoid, nn.Tanh, nn.SiLU, nn.ELU, nn.Identity,
-    nn.BatchNorm2d, nn.GroupNorm, nn.InstanceNorm2d, nn.Dropout, nn.Dropout2d,
-)
+from convlab.errors import error, show_size
+from convlab.validate import as_int, nonnegative_pair, padding_arg, pool_stride, positive_pair
 
 
 def effective_kernel_size(kernel_size, dilation=1) -> tuple[int, int]:
@@ -56,7 +51,11 @@ def conv2d_padding(padding, kernel_size, stride=1, dilation=1) -> tuple[tuple[in
 
 def conv2d_output_shape(input_hw, kernel_size, stride=1, padding=0, dilation=1) -> tuple[int, int]:
     """Height and width of nn.Conv2d's output for an input of size input_hw."""
-    size = positive_pair(input_hw, "input_hw")
+    return conv2d_output_size(positive_pair(input_hw, "input_hw"), kernel_size, stride, padding, dilation)
+
+
+def conv2d_output_size(size: tuple[int, int], kernel_size, stride=1, padding=0, dilation=1) -> tuple[int, int]:
+    """conv2d_output_shape for an (h, w) that is already checked (and may be 0, as in an empty batch)."""
     kernel = positive_pair(kernel_size, "kernel_size")
     strides = positive_pair(stride, "stride")
     dil = positive_pair(dilation, "dilation")
@@ -71,11 +70,11 @@ def conv2d_output_shape(input_hw, kernel_size, stride=1, padding=0, dilation=1) 
 def _kernel_too_big(size, kernel, dil, pads, padded, span):
     needed = [max(0, math.ceil((e - i) / 2)) for i, e in zip(size, span)]
     return error(
-        f"The kernel does not fit: the input is {_hw(size)}, padded to {_hw(padded)} "
-        f"(padding {_hw([b for b, _ in pads])} per side), but kernel_size {_hw(kernel)} "
-        f"with dilation {_hw(dil)} spans {_hw(span)} (k + (k - 1)(d - 1)).",
-        f"use a kernel of at most {_hw(padded)}, less dilation, or padding of at least "
-        f"{_hw(needed)} per side.",
+        f"The kernel does not fit: the input is {show_size(size)}, padded to {show_size(padded)} "
+        f"(padding {show_size([b for b, _ in pads])} per side), but kernel_size {show_size(kernel)} "
+        f"with dilation {show_size(dil)} spans {show_size(span)} (k + (k - 1)(d - 1)).",
+        f"use a kernel of at most {show_size(padded)}, less dilation, or padding of at least "
+        f"{show_size(needed)} per side.",
     )
 
 
@@ -88,28 +87,38 @@ def pool2d_output_shape(
     start in the right-hand padding: if (o - 1) * s >= i + p then o -= 1.
     """
     size = positive_pair(input_hw, "input_hw")
-    kernel = positive_pair(kernel_size, "kernel_size")
-    strides = kernel if stride is None else positive_pair(stride, "stride")
-    pads = nonnegative_pair(padding, "padding")
-    dil = positive_pair(dilation, "dilation")
-    if any(p > k // 2 for p, k in zip(pads, kernel)):
-        raise error(
-            f"Pooling padding must be at most half the kernel size: got padding {_hw(pads)} "
-            f"with kernel_size {_hw(kernel)} (at most {_hw([k // 2 for k in kernel])}).",
-            "use less padding or a larger kernel; a window made mostly of padding pools nothing.",
-        )
+    kernel, strides, pads, dil = pool2d_window(kernel_size, stride, padding, dilation)
     span = effective_kernel_size(kernel, dil)
     out = tuple(
         _pool_size(i, e, s, p, ceil_mode) for i, e, s, p in zip(size, span, strides, pads)
     )
     if min(out) < 1:
         raise error(
-            f"Pooling leaves nothing: the input is {_hw(size)}, padding {_hw(pads)} per side, "
-            f"but the window spans {_hw(span)}, so the output would be {_hw(out)}.",
+            f"Pooling leaves nothing: the input is {show_size(size)}, padding {show_size(pads)} per side, "
+            f"but the window spans {show_size(span)}, so the output would be {show_size(out)}.",
             "use a smaller kernel or dilation, more padding (up to half the kernel), "
             "or ceil_mode=True (which keeps a partial window).",
         )
     return out
+
+
+def pool2d_window(kernel_size, stride=None, padding=0, dilation=1):
+    """A pooling window's (kernel, stride, padding, dilation) as (h, w) pairs, checked as torch checks them.
+
+    stride None (or an empty tuple, as torch allows) means the kernel size; padding
+    may be at most half the kernel.
+    """
+    kernel = positive_pair(kernel_size, "kernel_size")
+    strides = pool_stride(stride, kernel)
+    pads = nonnegative_pair(padding, "padding")
+    dil = positive_pair(dilation, "dilation")
+    if any(p > k // 2 for p, k in zip(pads, kernel)):
+        raise error(
+            f"Pooling padding must be at most half the kernel size: got padding {show_size(pads)} "
+            f"with kernel_size {show_size(kernel)} (at most {show_size([k // 2 for k in kernel])}).",
+            "use less padding or a larger kernel; a window made mostly of padding pools nothing.",
+        )
+    return kernel, strides, pads, dil
 
 
 def _pool_size(i: int, span: int, s: int, p: int, ceil_mode: bool) -> int:
@@ -124,12 +133,20 @@ def conv_transpose2d_output_shape(
     input_hw, kernel_size, stride=1, padding=0, output_padding=0, dilation=1
 ) -> tuple[int, int]:
     """Height and width of nn.ConvTranspose2d's output: (i-1)s - 2p + d(k-1) + a + 1."""
+    return conv_transpose2d_output_size(
+        positive_pair(input_hw, "input_hw"), kernel_size, stride, padding, output_padding, dilation
+    )
+
+
+def conv_transpose2d_output_size(
+    size: tuple[int, int], kernel_size, stride=1, padding=0, output_padding=0, dilation=1
+) -> tuple[int, int]:
+    """conv_transpose2d_output_shape for an (h, w) that is already checked (and may be 0)."""
     if isinstance(padding, str):
         raise error(
             f"padding={padding!r} is not supported by transposed convolutions.",
             "give padding as an int or (h, w) pair.",
         )
-    size = positive_pair(input_hw, "input_hw")
     kernel = positive_pair(kernel_size, "kernel_size")
     strides = positive_pair(stride, "stride")
     pads = nonnegative_pair(padding, "padding")
@@ -138,9 +155,9 @@ def conv_transpose2d_output_shape(
     if any(a >= max(s, d) for a, s, d in zip(extra, strides, dil)):
         raise error(
             f"output_padding must be smaller than stride or dilation: got output_padding "
-            f"{_hw(extra)}, stride {_hw(strides)}, dilation {_hw(dil)}.",
+            f"{show_size(extra)}, stride {show_size(strides)}, dilation {show_size(dil)}.",
             "output_padding only picks among the input sizes a strided conv maps to one size; "
-            f"use at most {_hw([max(s, d) - 1 for s, d in zip(strides, dil)])}.",
+            f"use at most {show_size([max(s, d) - 1 for s, d in zip(strides, dil)])}.",
         )
     out = tuple(
         (i - 1) * s - 2 * p + d * (k - 1) + a + 1
@@ -148,8 +165,8 @@ def conv_transpose2d_output_shape(
     )
     if min(out) < 1:
         raise error(
-            f"The transposed convolution's output would be {_hw(out)}: padding {_hw(pads)} "
-            f"crops more than the {_hw([o + 2 * p for o, p in zip(out, pads)])} it produces.",
+            f"The transposed convolution's output would be {show_size(out)}: padding {show_size(pads)} "
+            f"crops more than the {show_size([o + 2 * p for o, p in zip(out, pads)])} it produces.",
             "use less padding, a larger kernel or a larger stride.",
         )
     return out
@@ -237,6 +254,111 @@ def _padding_1d(i: int, o: int, span: int, s: int, axis: str) -> int:
     )
 
 
+# ---------------------------------------------------------------- what each kind of layer does
+
+
+@dataclass(frozen=True)
+class LayerFacts:
+    """What convlab knows about one kind of layer.
+
+    pointwise: each output pixel depends only on the input pixel at the same place,
+        so a receptive field (and its jump) passes straight through.
+    free: the layer multiplies no weights by inputs, so it costs 0 multiply-adds.
+    geometry: for a sliding-window layer, a function layer -> (span, stride), each
+        an (h, w) pair: the input pixels one window covers and its step.
+    """
+
+    pointwise: bool = False
+    free: bool = False
+    geometry: Callable | None = None
+
+
+def _conv_geometry(layer):
+    return effective_kernel_size(layer.kernel_size, layer.dilation), positive_pair(layer.stride, "stride")
+
+
+def _max_pool_geometry(layer):
+    span = effective_kernel_size(layer.kernel_size, layer.dilation)
+    return span, pool_stride(layer.stride, layer.kernel_size)
+
+
+def _avg_pool_geometry(layer):
+    return positive_pair(layer.kernel_size, "kernel_size"), pool_stride(layer.stride, layer.kernel_size)
+
+
+_ELEMENTWISE = LayerFacts(pointwise=True, free=True)
+_NORMALISING = LayerFacts(pointwise=True)  # y = a·x + b per pixel at inference: one multiply-add each
+_FREE = LayerFacts(free=True)  # no weights, but values move or mix: the receptive field stops here
+
+ACTIVATIONS = (
+    nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.RReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU, nn.Mish,
+    nn.Sigmoid, nn.LogSigmoid, nn.Tanh, nn.Hardtanh, nn.Hardsigmoid, nn.Hardswish, nn.Softplus,
+    nn.Softsign, nn.Tanhshrink, nn.Hardshrink, nn.Softshrink, nn.Threshold,
+)
+DROPOUTS = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.FeatureAlphaDropout)
+
+# The one table: receptive_field and summary both read it (through layer_facts).
+LAYER_FACTS: dict[type, LayerFacts] = {
+    **{kind: _ELEMENTWISE for kind in (*ACTIVATIONS, *DROPOUTS, nn.Identity, nn.Softmax2d)},
+    **{kind: _NORMALISING for kind in (nn.BatchNorm2d, nn.GroupNorm, nn.InstanceNorm2d)},
+    nn.PReLU: LayerFacts(pointwise=True),  # one learned slope per channel: its cost has no formula here
+    nn.Conv2d: LayerFacts(geometry=_conv_geometry),
+    nn.MaxPool2d: LayerFacts(free=True, geometry=_max_pool_geometry),
+    nn.AvgPool2d: LayerFacts(free=True, geometry=_avg_pool_geometry),
+    **{
+        kind: _FREE
+        for kind in (
+            nn.Softmax, nn.LogSoftmax,  # normalise along a dimension, which may be height or width
+            nn.MaxPool1d, nn.MaxPool3d, nn.AvgPool1d, nn.AvgPool3d,
+            nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d,
+            nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d,
+            nn.Flatten, nn.Unflatten, nn.Upsample, nn.PixelShuffle, nn.PixelUnshuffle,
+            nn.ZeroPad2d, nn.ConstantPad2d, nn.ReflectionPad2d, nn.ReplicationPad2d, nn.Embedding,
+        )
+    },
+}  # fmt: skip
+
+POINTWISE_LAYERS = tuple(kind for kind, facts in LAYER_FACTS.items() if facts.pointwise)
+ZERO_COST_LAYERS = tuple(kind for kind, facts in LAYER_FACTS.items() if facts.free)
+
+
+def layer_facts(layer) -> LayerFacts | None:
+    """The facts for a module, found by its class or the nearest base class in the table; None if unknown."""
+    for kind in type(layer).__mro__:
+        if kind in LAYER_FACTS:
+            return LAYER_FACTS[kind]
+    return None
+
+
+def layer_geometry(layer) -> tuple[tuple[int, int], tuple[int, int]] | None:
+    """(span, stride) of a sliding-window layer; None for a pointwise one; ConvlabError for any other.
+
+    A (kernel_size, stride[, dilation]) tuple stands for a window layer too.
+    """
+    geometry = _window(layer)
+    if geometry is _UNKNOWN:
+        raise error(f"convlab cannot follow a receptive field through {_describe(layer)}: {_NOT_KNOWN}", _ONLY_CONV)
+    return geometry
+
+
+_UNKNOWN = object()
+_NOT_KNOWN = "it is not a Conv2d, MaxPool2d, AvgPool2d, a pointwise layer or a (kernel, stride[, dilation]) tuple."
+_ONLY_CONV = "pass only the convolutional part of the model, before Flatten / Linear / adaptive pooling."
+
+
+def _window(layer):
+    """(span, stride), None for a pointwise layer, or _UNKNOWN."""
+    if isinstance(layer, tuple | list) and len(layer) in (2, 3):
+        dilation = layer[2] if len(layer) == 3 else 1
+        return effective_kernel_size(layer[0], dilation), positive_pair(layer[1], "stride")
+    facts = layer_facts(layer) if isinstance(layer, nn.Module) else None
+    if facts is not None and facts.geometry is not None:
+        return facts.geometry(layer)
+    if facts is not None and facts.pointwise:
+        return None
+    return _UNKNOWN
+
+
 def receptive_field(layers) -> tuple[int, int]:
     """How many input pixels (h, w) one output pixel of a stack of layers sees.
 
@@ -284,31 +406,12 @@ def _flatten(layers):
 
 
 def _geometry(layer, index: int):
-    """(span, stride) of one layer, or None for a layer that keeps geometry."""
-    if isinstance(layer, nn.Conv2d):
-        return effective_kernel_size(layer.kernel_size, layer.dilation), layer.stride
-    if isinstance(layer, nn.MaxPool2d):
-        stride = layer.stride or layer.kernel_size
-        return effective_kernel_size(layer.kernel_size, layer.dilation), positive_pair(stride, "stride")
-    if isinstance(layer, nn.AvgPool2d):
-        stride = layer.stride or layer.kernel_size
-        return positive_pair(layer.kernel_size, "kernel_size"), positive_pair(stride, "stride")
-    if isinstance(layer, POINTWISE_LAYERS):
-        return None
-    if isinstance(layer, tuple | list) and len(layer) in (2, 3):
-        dilation = layer[2] if len(layer) == 3 else 1
-        return effective_kernel_size(layer[0], dilation), positive_pair(layer[1], "stride")
-    raise error(
-        f"receptive_field cannot follow layer {index} ({_describe(layer)}): it is not a "
-        "Conv2d, MaxPool2d, AvgPool2d, a pointwise layer or a (kernel, stride[, dilation]) tuple.",
-        "pass only the convolutional part of the model, before Flatten / Linear / adaptive pooling.",
-    )
+    """_window, with the layer's place in the stack named when convlab does not know it."""
+    geometry = _window(layer)
+    if geometry is _UNKNOWN:
+        raise error(f"receptive_field cannot follow layer {index} ({_describe(layer)}): {_NOT_KNOWN}", _ONLY_CONV)
+    return geometry
 
 
 def _describe(layer) -> str:
     return type(layer).__name__ if isinstance(layer, nn.Module) else repr(layer)
-
-
-def _hw(values) -> str:
-    values = list(values)
-    return "×".join(str(v) for v in values) if len(set(values)) > 1 else f"{values[0]}×{values[0]}"

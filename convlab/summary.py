@@ -16,14 +16,15 @@ Counting conventions (per forward pass of the whole batch given):
   Linear: output elements × in_features (every leading dimension counts).
   Normalisation (BatchNorm, GroupNorm, InstanceNorm, LayerNorm): 1 per output
   element, the y = a·x + b they reduce to at inference (computing statistics is not
-  counted). Activations, pooling, dropout, Flatten and other reshaping: 0.
+  counted). Activations, pooling, dropout, Flatten and other reshaping (the layers
+  convlab.arithmetic.LAYER_FACTS marks free): 0.
   A layer convlab has no formula for shows "?" and is left out of the total.
 - Receptive field (h, w): how many input pixels one output pixel of the layer sees.
   Jump (h, w): how many input pixels apart two neighbouring output pixels are.
   They are followed through Conv2d, MaxPool2d, AvgPool2d and pointwise layers
-  (convlab.arithmetic.POINTWISE_LAYERS) while each layer's input is the previous
-  layer's output tensor; after anything else (Flatten, Linear, adaptive pooling,
-  a functional call in forward()) the cell is "--".
+  (convlab.arithmetic.LAYER_FACTS, the table receptive_field reads too) while each
+  layer's input is the previous layer's output tensor; after anything else (Flatten,
+  Linear, adaptive pooling, a functional call in forward()) the cell is "--".
 """
 
 import math
@@ -33,27 +34,15 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from convlab.arithmetic import POINTWISE_LAYERS, _geometry, conv2d_mult_adds, pool2d_output_shape
-from convlab.checks import check_conv2d, check_conv_transpose2d
-from convlab.errors import ConvlabError, error
+from convlab.arithmetic import conv2d_mult_adds, layer_facts
+from convlab.checks import layer_output_shape, pool2d_shape
+from convlab.errors import ConvlabError, error, show_size
 
 CONV_LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 TRANSPOSED_CONV_LAYERS = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
 NORM_LAYERS = (
     nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.GroupNorm, nn.LayerNorm,
     nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d,
-)
-# Layers that multiply no weights: counted as 0 multiply-adds.
-ZERO_COST_LAYERS = (
-    nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU, nn.Mish,
-    nn.Sigmoid, nn.Tanh, nn.Hardtanh, nn.Hardsigmoid, nn.Hardswish, nn.Softmax, nn.LogSoftmax,
-    nn.Softplus, nn.Threshold,
-    nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d,
-    nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d,
-    nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d,
-    nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout,
-    nn.Identity, nn.Flatten, nn.Unflatten, nn.Upsample, nn.PixelShuffle, nn.PixelUnshuffle,
-    nn.ZeroPad2d, nn.ConstantPad2d, nn.ReflectionPad2d, nn.ReplicationPad2d, nn.Embedding,
 )
 COLUMNS = ("#", "Layer", "Type", "Output shape", "Params", "Mult-adds", "Receptive field", "Jump")
 RIGHT_ALIGNED = {"#", "Params", "Mult-adds", "Receptive field", "Jump"}
@@ -283,15 +272,14 @@ class _Recorder:
         """Receptive field and jump at y, from those at x, if the chain from the input is unbroken."""
         known = self.fields.get(id(x)) if x is not None else None
         field = jump = None
-        if known is not None and known[1] is not None:
+        facts = layer_facts(module)
+        if known is not None and known[1] is not None and facts is not None:
             field, jump = known[1], known[2]
-            if isinstance(module, POINTWISE_LAYERS):
-                pass
-            elif isinstance(module, nn.Conv2d | nn.MaxPool2d | nn.AvgPool2d):
-                span, stride = _geometry(module, 0)
+            if facts.geometry is not None:
+                span, stride = facts.geometry(module)
                 field = tuple(r + (e - 1) * j for r, e, j in zip(field, span, jump))
                 jump = tuple(j * s for j, s in zip(jump, stride))
-            else:
+            elif not facts.pointwise:
                 field = jump = None
         if y is not None:
             self.fields[id(y)] = (y, field, jump)  # also overwrites a stale entry of an in-place result
@@ -328,7 +316,8 @@ def _mult_adds(module, x, y) -> int | None:
             return y.numel() * module.in_features
         if isinstance(module, NORM_LAYERS):
             return y.numel()
-        if isinstance(module, ZERO_COST_LAYERS):
+        facts = layer_facts(module)
+        if facts is not None and facts.free:
             return 0
     except (AttributeError, TypeError, ConvlabError):
         return None
@@ -384,12 +373,10 @@ def _explain(module, x, rows):
     if x is None:
         return None
     if isinstance(module, nn.Conv2d | nn.ConvTranspose2d):
-        check = check_conv2d if isinstance(module, nn.Conv2d) else check_conv_transpose2d
         try:
-            check(module, x)
+            layer_output_shape(module, x)
         except ConvlabError as explained:
-            reason, _, fix = str(explained).partition("\n  Fix: ")
-            return reason, fix or "see above."
+            return explained.problem, explained.fix or "see above."
         return None
     if isinstance(module, nn.Linear) and x.dim() >= 1 and x.shape[-1] != module.in_features:
         have, want = x.shape[-1], module.in_features
@@ -414,12 +401,12 @@ def _explain(module, x, rows):
     if isinstance(module, nn.MaxPool2d | nn.AvgPool2d) and x.dim() in (3, 4):
         dilation = module.dilation if isinstance(module, nn.MaxPool2d) else 1
         try:
-            pool2d_output_shape(
-                tuple(x.shape[-2:]), module.kernel_size, module.stride, module.padding, dilation, module.ceil_mode
-            )
+            pool2d_shape(
+                x, type(module).__name__, module.kernel_size, module.stride, module.padding, dilation,
+                module.ceil_mode, x_name=None,
+            )  # fmt: skip
         except ConvlabError as explained:
-            reason, _, fix = str(explained).partition("\n  Fix: ")
-            return reason, fix or "see above."
+            return explained.problem, explained.fix or "see above."
     return None
 
 
@@ -515,7 +502,7 @@ def _short(n: int) -> str:
 
 
 def _pair(pair) -> str:
-    return "--" if pair is None else f"{pair[0]}×{pair[1]}"
+    return "--" if pair is None else show_size(pair)
 
 
 def _shape(shape) -> str:

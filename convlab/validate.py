@@ -8,7 +8,7 @@ import operator
 
 import torch
 
-from convlab.errors import error
+from convlab.errors import error, show_shape
 
 PADDING_WORDS = {"same", "valid"}
 
@@ -31,13 +31,16 @@ def as_int(value, name: str) -> int:
 
 
 def as_pair(value, name: str) -> tuple[int, int]:
-    """An int or an (h, w) pair of ints, as an (h, w) tuple."""
+    """An int, a 1-tuple (as torch takes it: (3,) means 3) or an (h, w) pair of ints, as an (h, w) tuple."""
     if isinstance(value, torch.Size | tuple | list):
-        if len(value) != 2:
+        if len(value) not in (1, 2):
             raise error(
                 f"{name} must be an int or an (h, w) pair, got {value!r} with {len(value)} entries.",
                 f"pass one number for both sides, or exactly two: {name}=(h, w).",
             )
+        if len(value) == 1:
+            number = as_int(value[0], name)
+            return number, number
         return as_int(value[0], name), as_int(value[1], name)
     number = as_int(value, name)
     return number, number
@@ -46,8 +49,9 @@ def as_pair(value, name: str) -> tuple[int, int]:
 def positive_pair(value, name: str) -> tuple[int, int]:
     pair = as_pair(value, name)
     if min(pair) <= 0:
+        negative = ", which is negative" if min(pair) < 0 else ""
         raise error(
-            f"{name} must be at least 1 in each dimension, got {name}={_show(pair)}.",
+            f"{name} must be at least 1 in each dimension, got {name}={show_shape(pair)}{negative}.",
             f"use a positive {name}; 1 means {_meaning_of_one(name)}.",
         )
     return pair
@@ -57,11 +61,18 @@ def nonnegative_pair(value, name: str) -> tuple[int, int]:
     pair = as_pair(value, name)
     if min(pair) < 0:
         raise error(
-            f"{name} must be 0 or more in each dimension, got {name}={_show(pair)}; "
+            f"{name} must be 0 or more in each dimension, got {name}={show_shape(pair)}, which is negative; "
             "PyTorch does not support negative padding.",
             f"use {name}=0 or more, or crop the input first (x[..., a:-a, b:-b]).",
         )
     return pair
+
+
+def pool_stride(stride, kernel_size) -> tuple[int, int]:
+    """A pooling stride: None, or an empty tuple as torch allows, means the kernel size."""
+    if stride is None or (isinstance(stride, torch.Size | tuple | list) and len(stride) == 0):
+        return positive_pair(kernel_size, "kernel_size")
+    return positive_pair(stride, "stride")
 
 
 def padding_arg(value) -> tuple[int, int] | str:
@@ -86,7 +97,7 @@ def tensor_arg(value, name: str, dims: tuple[int, ...]) -> torch.Tensor:
     if value.dim() not in dims:
         allowed = " or ".join(f"{d}-D" for d in dims)
         raise error(
-            f"{name} must be {allowed}, got shape {_show(tuple(value.shape))} ({value.dim()}-D).",
+            f"{name} must be {allowed}, got shape {show_shape(value.shape)} ({value.dim()}-D).",
             _dims_fix(name, dims),
         )
     return value
@@ -109,7 +120,3 @@ def _meaning_of_one(name: str) -> str:
         "dilation": "no gaps between kernel taps",
         "groups": "no grouping",
     }.get(name, "the smallest size")
-
-
-def _show(pair) -> str:
-    return "(" + ", ".join(str(v) for v in pair) + ")"

@@ -664,6 +664,84 @@ def test_receptive_field_pointwise_layers_pass_through():
     assert A.receptive_field(nested) == (5, 5)
 
 
+def instance(kind):
+    """A module of each kind in convlab's table of layer facts, with the arguments it needs."""
+    needs = {
+        nn.GroupNorm: (1, 1), nn.BatchNorm2d: (1,), nn.InstanceNorm2d: (1,), nn.Threshold: (0.1, 0.0),
+        nn.Conv2d: (1, 1, 3), nn.MaxPool2d: (2,), nn.AvgPool2d: (2,), nn.MaxPool1d: (2,), nn.MaxPool3d: (2,),
+        nn.AvgPool1d: (2,), nn.AvgPool3d: (2,), nn.Unflatten: (1, (1, 1)), nn.PixelShuffle: (1,),
+        nn.PixelUnshuffle: (1,), nn.ZeroPad2d: (1,), nn.ConstantPad2d: (1, 0.0), nn.ReflectionPad2d: (1,),
+        nn.ReplicationPad2d: (1,), nn.Embedding: (3, 2),
+        **{kind: (1,) for kind in (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d,
+                                   nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d)},
+    }  # fmt: skip
+    return kind(*needs.get(kind, ()))
+
+
+@pytest.mark.parametrize("kind", A.POINTWISE_LAYERS, ids=lambda kind: kind.__name__)
+def test_every_pointwise_layer_passes_the_field_through(kind):
+    convs = [nn.Conv2d(1, 1, 3), nn.Conv2d(1, 1, 3, 2)]
+    assert A.receptive_field([convs[0], instance(kind), convs[1]]) == (5, 5)
+    assert A.layer_geometry(instance(kind)) is None
+
+
+@pytest.mark.parametrize("kind", [nn.ReLU6, nn.Hardswish, nn.Mish, nn.SELU, nn.Softplus, nn.PReLU])
+def test_activations_once_unknown_to_receptive_field(kind):
+    """ReLU6, Hardswish and Mish were known to summary() but not to receptive_field()."""
+    assert A.layer_facts(kind()).pointwise
+    assert A.receptive_field([nn.Conv2d(1, 1, 3), kind(), nn.MaxPool2d(2)]) == (4, 4)
+
+
+def test_mish_and_hardswish_by_backprop():
+    for kind in (nn.Mish, nn.Hardswish):
+        layers = [nn.Conv2d(1, 1, 3), kind(), nn.Conv2d(1, 1, 3, 2)]
+        assert A.receptive_field(layers) == measured_field(layers) == (5, 5)
+
+
+def test_layer_facts_table():
+    """One table: which layers are pointwise, which cost nothing, each window layer's geometry."""
+    assert A.layer_facts(nn.Conv2d(1, 1, 3)).geometry is not None and not A.layer_facts(nn.Conv2d(1, 1, 3)).free
+    assert A.layer_geometry(nn.Conv2d(1, 1, 3, stride=(1, 2), dilation=2)) == ((5, 5), (1, 2))
+    assert A.layer_geometry(nn.MaxPool2d(2, dilation=2)) == ((3, 3), (2, 2))
+    assert A.layer_geometry(nn.MaxPool2d(3, stride=())) == ((3, 3), (3, 3))  # an empty stride is the kernel
+    assert A.layer_geometry(nn.AvgPool2d((2, 3), (1,))) == ((2, 3), (1, 1))
+    assert A.layer_geometry((3, 2, 2)) == ((5, 5), (2, 2))
+    assert A.layer_facts(nn.Flatten()).free and not A.layer_facts(nn.Flatten()).pointwise
+    assert A.layer_facts(nn.Linear(2, 2)) is None and A.layer_facts(nn.ConvTranspose2d(1, 1, 3)) is None
+    with pytest.raises(ConvlabError, match=r"cannot follow a receptive field through Flatten"):
+        A.layer_geometry(nn.Flatten())
+    # subclasses find their base class's facts
+    class MyConv(nn.Conv2d):
+        pass
+
+    assert A.layer_geometry(MyConv(1, 1, 3)) == ((3, 3), (1, 1))
+    for kind in A.LAYER_FACTS:
+        instance(kind)  # every kind in the table can be built (and so is tested)
+    assert set(A.POINTWISE_LAYERS) <= set(A.LAYER_FACTS) and set(A.ZERO_COST_LAYERS) <= set(A.LAYER_FACTS)
+
+
+def test_receptive_field_reads_the_table(monkeypatch):
+    class Swish(nn.Module):
+        def forward(self, x):
+            return x * torch.sigmoid(x)
+
+    layers = [nn.Conv2d(1, 1, 3), Swish(), nn.Conv2d(1, 1, 3)]
+    with pytest.raises(ConvlabError, match=r"cannot follow layer 1 \(Swish\)"):
+        A.receptive_field(layers)
+    monkeypatch.setitem(A.LAYER_FACTS, Swish, A.LayerFacts(pointwise=True, free=True))
+    assert A.receptive_field(layers) == (5, 5)
+
+
+def test_one_element_tuples_as_torch_takes_them():
+    assert A.conv2d_output_shape(28, (3,), (2,), (1,), (2,)) == torch_conv(28, 3, (2,), (1,), (2,)) == (13, 13)
+    assert A.pool2d_output_shape(9, (3,), (), (1,)) == torch_max_pool(9, 3, (), (1,)) == (3, 3)
+    assert A.pool2d_output_shape(9, 3, (2,), (1,), (2,)) == torch_max_pool(9, 3, (2,), (1,), (2,)) == (4, 4)
+    assert A.conv_transpose2d_output_shape(5, (3,), (2,), (1,), (1,), (1,)) == torch_conv_t(5, 3, (2,), 1, (1,), 1)
+    assert torch_conv(28, 3, ()) is None
+    with pytest.raises(ConvlabError, match=r"stride must be an int or an \(h, w\) pair, got \(\) with 0 entries"):
+        A.conv2d_output_shape(28, 3, ())
+
+
 def test_receptive_field_refuses_linear():
     layers = [nn.Conv2d(1, 1, 3), nn.Flatten(), nn.Linear(4, 2)]
     with pytest.raises(ConvlabError, match=r"(?s)cannot follow layer 1 \(Flatten\).*Fix: pass only the convolutional"):

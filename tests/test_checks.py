@@ -5,6 +5,8 @@ real layer raises, the check raises ConvlabError, with a message that names the
 channel counts, the weight shape and the fix.
 """
 
+import functools
+import itertools
 import re
 
 import pytest
@@ -16,6 +18,7 @@ from torch import nn
 
 import convlab
 from convlab import ConvlabError, check_conv2d, check_conv_transpose2d
+from convlab import reference as R
 
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same':UserWarning")
 
@@ -190,37 +193,164 @@ def test_groups_mismatch_messages():
 
 
 @pytest.mark.parametrize(
-    "shape, permute",
+    "shape, permute, moved",
     [
-        pytest.param((28, 28, 3), (2, 0, 1), id="(H, W, C)"),
-        pytest.param((1, 28, 28, 3), (0, 3, 1, 2), id="(N, H, W, C)"),
-        pytest.param((224, 224, 3), (2, 0, 1), id="(224, 224, 3)"),
+        pytest.param((28, 28, 3), (2, 0, 1), (3, 28, 28), id="(H, W, C)"),
+        pytest.param((1, 28, 28, 3), (0, 3, 1, 2), (1, 3, 28, 28), id="(N, H, W, C)"),
+        pytest.param((224, 224, 3), (2, 0, 1), (3, 224, 224), id="(224, 224, 3)"),
+        pytest.param((1, 96, 96, 3), (0, 3, 1, 2), (1, 3, 96, 96), id="chapter 02's photo"),
     ],
 )
-def test_channels_last_image(shape, permute):
+def test_channels_last_image(shape, permute, moved):
+    """The likely cause (an image stored height × width × channels) and its fix come first."""
     layer = nn.Conv2d(3, 8, 3)
     x = torch.rand(shape)
     with pytest.raises(RuntimeError):
         layer(x)
-    with pytest.raises(
-        ConvlabError,
-        match=has(
-            f"the input has {shape[-3]} channels",
-            "expects 3",
-            "(8, 3, 3, 3)",
-            "Fix:",
-            f"move channels first with x.permute({', '.join(map(str, permute))})",
-        ),
-    ):
+    with pytest.raises(ConvlabError) as info:
         check_conv2d(layer, x)
-    fixed = x.permute(*permute)  # the suggested fix runs
-    assert check_conv2d(layer, fixed) == layer(fixed).shape
+    e = info.value
+    order = ", ".join(map(str, permute))
+    assert f"the input has {shape[-3]} channels" in e.problem and "expects 3" in e.problem
+    assert "the image is most likely stored" in e.problem
+    assert e.fix.startswith(f"move the channels first with x = x.permute({order}), giving shape {moved}")
+    # the in_channels change is offered only after, for the unlikely case
+    assert e.fix.index("permute") < e.fix.index(f"in_channels={shape[-3]}")
+    fixed = x.permute(*permute)  # the suggested fix runs, with the shape it announced
+    assert check_conv2d(layer, fixed) == layer(fixed).shape and fixed.shape == moved
 
 
 def test_no_channels_last_hint_when_it_cannot_help():
     with pytest.raises(ConvlabError) as info:
         check_conv2d(nn.Conv2d(64, 8, 3), torch.rand(1, 128, 8, 8))
     assert "permute" not in str(info.value)
+
+
+def test_grouped_layer_keeps_its_groups():
+    """Chapter 04's mistake: 4 channels, the per-group count, fed to Conv2d(12, 6, 3, groups=3)."""
+    layer = nn.Conv2d(12, 6, 3, groups=3)
+    x = torch.rand(1, 4, 10, 10)
+    with pytest.raises(RuntimeError):
+        layer(x)
+    with pytest.raises(ConvlabError) as info:
+        check_conv2d(layer, x)
+    e = info.value
+    assert "4 is the number of channels in one group" in e.problem
+    assert e.fix.startswith("give it an input with 12 channels (3 groups of 4)")
+    assert "groups=3 cannot split 4 channels" in e.fix and "[1, 2]" in e.fix
+    assert "nn.Conv2d(4, 6, kernel_size=3, ...)" not in str(e)  # never a layer without its groups
+    for g in (1, 2):  # the groups it lists work for 4 channels
+        assert nn.Conv2d(4, 6, 3, groups=g)(x).shape == (1, 6, 8, 8)
+    assert check_conv2d(layer, torch.rand(1, 12, 10, 10)) == layer(torch.rand(1, 12, 10, 10)).shape
+
+
+def test_grouped_layer_fix_keeps_groups_when_it_can():
+    layer = nn.Conv2d(12, 6, 3, groups=3)
+    x = torch.rand(1, 6, 10, 10)
+    with pytest.raises(ConvlabError) as info:
+        check_conv2d(layer, x)
+    fix = info.value.fix
+    assert fix.startswith("give it an input with 12 channels (3 groups of 4), or ")
+    assert "build the layer with in_channels=6 (nn.Conv2d(6, 6, kernel_size=3, groups=3, ...))" in fix
+    assert nn.Conv2d(6, 6, 3, groups=3)(x).shape == (1, 6, 8, 8)  # the suggested layer runs
+    # with a bare weight: the weight for 6 channels in 3 groups
+    with pytest.raises(ConvlabError, match=has("Fix: give it an input with 12", "make the weight (6, 2, 3, 3)")):
+        check_conv2d(layer.weight, x, groups=3)
+    assert F.conv2d(x, torch.rand(6, 2, 3, 3), groups=3).shape == (1, 6, 8, 8)
+    # a transposed layer keeps its groups too
+    with pytest.raises(ConvlabError, match=has("nn.ConvTranspose2d(6, ..., groups=2)")):
+        check_conv_transpose2d(nn.ConvTranspose2d(4, 8, 3, groups=2), x)
+
+
+@pytest.mark.parametrize(
+    "layer, x",
+    [
+        pytest.param(nn.Conv2d(1, 4, 3), torch.rand(1, 3, 96, 96), id="layer expects 1"),
+        pytest.param(nn.Conv2d(3, 4, 3), torch.rand(1, 1, 9, 9), id="input has 1"),
+        pytest.param(torch.rand(4, 1, 3, 3), torch.rand(1, 2, 9, 9), id="weight slices 1"),
+        pytest.param(nn.ConvTranspose2d(1, 4, 3), torch.rand(1, 2, 9, 9), id="transposed reads 1"),
+    ],
+)
+def test_one_channel_is_singular(layer, x):
+    check = check_conv_transpose2d if isinstance(layer, nn.ConvTranspose2d) else check_conv2d
+    with pytest.raises(ConvlabError) as info:
+        check(layer, x)
+    message = str(info.value)
+    assert "1 channels" not in message and "1 slices" not in message and "1 input channels" not in message
+    assert "1 channel" in message or "1 slice" in message or "1 input channel" in message
+
+
+def test_grey_image_repeat_fits_the_layout():
+    w = torch.rand(16, 3, 5, 5)
+    grey = ((torch.rand(1, 28, 28), "x = x.repeat(3, 1, 1)"), (torch.rand(2, 1, 9, 9), "x = x.repeat(1, 3, 1, 1)"))
+    for x, repeat in grey:
+        with pytest.raises(ConvlabError, match=has(repeat)):
+            check_conv2d(w, x)
+        repeated = x.repeat(3, 1, 1) if x.dim() == 3 else x.repeat(1, 3, 1, 1)
+        assert check_conv2d(w, repeated) == F.conv2d(repeated, w).shape
+
+
+def test_dtype_mismatch_names_the_tensor_that_differs():
+    x, w, b = torch.rand(1, 3, 8, 8), torch.rand(5, 3, 3, 3), torch.rand(5)
+    cases = [
+        ((x.double(), w, b), "x is torch.float64, weight is torch.float32, bias is torch.float32",
+         "x = x.float() (or the weight to the input's: weight = weight.double() and bias = bias.double())"),
+        ((x, w.double(), b), "weight is torch.float64", "weight is the odd one: convert it with weight = w"),
+        ((x, w, b.double()), "bias is torch.float64", "bias is the odd one: convert it with bias = bias.float()"),
+        ((x, w.half(), b.double()), "x is torch.float32, weight is torch.float16, bias is torch.float64",
+         "x = x.half() and bias = bias.half()"),
+        ((x.double(), w, None), "x is torch.float64, weight is torch.float32",
+         "x = x.float() (or the weight to the input's: weight = weight.double())"),
+    ]  # fmt: skip
+    for (xx, ww, bb), problem, fix in cases:
+        with pytest.raises(RuntimeError):
+            F.conv2d(xx, ww, bb)
+        with pytest.raises(ConvlabError) as info:
+            check_conv2d(ww, xx, bias=bb)
+        assert problem in info.value.problem and fix in info.value.fix
+        if "odd one" in fix:
+            assert "x = x" not in info.value.fix  # not the input, when the input is fine
+    layer = nn.Conv2d(3, 5, 3)
+    with pytest.raises(ConvlabError, match=has("x = x.float()", "(or the layer to the input's: layer.double())")):
+        check_conv2d(layer, x.double())
+    layer.bias.data = layer.bias.data.double()
+    with pytest.raises(ConvlabError, match=has("the layer's bias is the odd one", "layer.float()")):
+        check_conv2d(layer, x)
+
+
+def test_zero_sized_inputs_accepted_and_refused_as_torch():
+    """Every mix of empty batch, channels, rows, kernels and kernel slices, against torch."""
+    for n, c, h, out, per, padding in itertools.product((0, 2), (0, 2), (0, 4), (0, 3), (0, 2), (0, 1)):
+        case = (n, c, h, out, per, padding)
+        x, w = torch.zeros(n, c, h, 5, dtype=F64), torch.zeros(out, per, 3, 3, dtype=F64)
+        got = check_shape(functools.partial(check_conv2d, w, x, padding=padding))
+        assert got == torch_shape(functools.partial(F.conv2d, x, w, padding=padding)), case
+        if got is not None:
+            assert R.conv2d(x, w, padding=padding).shape == got
+        if n == 0 and h == 0:
+            continue  # an empty batch of images without rows: torch's transposed answer is a reshape error
+        wt = torch.zeros(c, out, 3, 3, dtype=F64)
+        got = check_shape(functools.partial(check_conv_transpose2d, wt, x, padding=padding))
+        assert got == torch_shape(functools.partial(F.conv_transpose2d, x, wt, padding=padding)), case
+
+
+def test_errors_carry_problem_and_fix():
+    with pytest.raises(ConvlabError) as info:
+        check_conv2d(nn.Conv2d(2, 5, 3), torch.rand(1, 3, 28, 28))
+    e = info.value
+    assert str(e) == f"{e.problem}\n  Fix: {e.fix}"
+    assert e.problem.startswith("Channel mismatch") and e.fix.startswith("build the layer with in_channels=3")
+
+
+def test_an_empty_image_is_named_as_such():
+    """(1, 0, 10) has no rows: the message says so, and never names a parameter the caller did not pass."""
+    x = torch.rand(1, 0, 10)
+    with pytest.raises(RuntimeError):
+        F.conv2d(x, torch.rand(4, 1, 1, 1))
+    with pytest.raises(ConvlabError) as info:
+        check_conv2d(torch.rand(4, 1, 1, 1), x)
+    assert "The input has height 0 (x.shape = (1, 0, 10))" in str(info.value)
+    assert "input_hw" not in str(info.value)
 
 
 def test_transposed_mismatch_message():
@@ -251,6 +381,8 @@ def test_other_errors():
         check_conv2d(w, x.double())
     with pytest.raises(ConvlabError, match=has("takes an nn.Conv2d or a weight tensor, got Linear", "model.conv1")):
         check_conv2d(nn.Linear(3, 5), x)
+    with pytest.raises(ConvlabError, match=has("check_conv_transpose2d takes an nn.ConvTranspose2d or a weight")):
+        check_conv_transpose2d(nn.Conv2d(3, 5, 3), x)
     with pytest.raises(ConvlabError, match=has("x must be a torch.Tensor, got list")):
         check_conv2d(w, [[1.0]])
     with pytest.raises(ConvlabError, match=has("weight has shape (0, 3, 3, 3)", "at least 1")):

@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
+from convlab import arithmetic
 from convlab.arithmetic import conv2d_params, receptive_field, receptive_field_steps
 from convlab.errors import ConvlabError
 from convlab.summary import Summary, summary
@@ -180,6 +181,35 @@ def test_receptive_field_column_agrees_with_arithmetic(stack):
     assert rows[-1].receptive_field == receptive_field(layers)
 
 
+def test_activations_known_to_one_table():
+    """ReLU6, Hardswish and Mish: free, and the receptive field passes through, in summary and
+    receptive_field alike, because both read convlab.arithmetic.LAYER_FACTS."""
+    layers = nn.Sequential(
+        nn.Conv2d(3, 4, 3), nn.ReLU6(), nn.Conv2d(4, 4, 3, stride=2), nn.Hardswish(), nn.MaxPool2d(2),
+        nn.Mish(), nn.Conv2d(4, 4, 3), nn.PReLU(), nn.SELU(), nn.Softplus(), nn.Hardsigmoid(),
+    )  # fmt: skip
+    rows = summary(layers, (1, 3, 40, 40)).rows
+    assert [(row.receptive_field, row.jump) for row in rows] == list(receptive_field_steps(layers))
+    assert all(row.receptive_field is not None for row in rows)
+    free = {"ReLU6", "Hardswish", "Mish", "MaxPool2d", "SELU", "Softplus", "Hardsigmoid"}
+    assert all(row.mult_adds == 0 for row in rows if row.type in free)
+    assert [row for row in rows if row.type == "PReLU"][0].mult_adds is None  # no formula: "?"
+
+
+def test_summary_reads_the_same_table(monkeypatch):
+    class Swish(nn.Module):
+        def forward(self, x):
+            return x * torch.sigmoid(x)
+
+    layers = nn.Sequential(nn.Conv2d(1, 1, 3), Swish(), nn.Conv2d(1, 1, 3))
+    before = summary(layers, (1, 1, 9, 9)).rows
+    assert before[1].receptive_field is None and before[1].mult_adds is None
+    monkeypatch.setitem(arithmetic.LAYER_FACTS, Swish, arithmetic.LayerFacts(pointwise=True, free=True))
+    after = summary(layers, (1, 1, 9, 9)).rows
+    assert [row.receptive_field for row in after] == [(3, 3), (3, 3), (5, 5)] and after[1].mult_adds == 0
+    assert after[-1].receptive_field == receptive_field(list(layers))
+
+
 def test_other_mult_add_conventions():
     up = nn.ConvTranspose2d(4, 6, 3, stride=2, groups=2)
     x = torch.zeros(2, 4, 5, 5)
@@ -233,6 +263,33 @@ def test_channel_mismatch_uses_check_conv2d():
     assert "the input has 1 channel" in message and "expects 3" in message
     assert "No layer ran before it." in message
     assert info.value.__suppress_context__ and info.value.__cause__ is None
+
+
+def test_failure_explained_by_convlab_keeps_its_fix():
+    """summary() takes a check's problem and fix from the error's attributes, never from its text."""
+    with pytest.raises(ConvlabError) as info:
+        summary(nn.Sequential(nn.Conv2d(1, 1, 3), nn.MaxPool2d(3)), (1, 1, 3, 3))
+    e = info.value
+    assert "Pooling leaves nothing: the input is 1×1" in e.problem and "ceil_mode=True" in e.fix
+    assert "Fix:" not in e.problem
+
+
+def test_failure_names_no_parameter_the_caller_did_not_pass():
+    class Crop(nn.Module):
+        def forward(self, x):
+            return x[..., :0, :]  # a slice that leaves no rows
+
+    with pytest.raises(ConvlabError) as info:
+        summary(nn.Sequential(nn.Conv2d(1, 2, 1), Crop(), nn.MaxPool2d(2)), (1, 1, 6, 6))
+    assert "MaxPool2d got an input of shape (1, 2, 0, 6), with height 0" in str(info.value)
+    assert "input_hw" not in str(info.value)
+    with pytest.raises(ConvlabError) as info:
+        summary(nn.Sequential(Crop(), nn.Conv2d(1, 2, 1)), (1, 1, 6, 6))
+    assert "The input has height 0 (shape (1, 1, 0, 6))" in str(info.value)
+    with pytest.raises(ConvlabError) as info:
+        summary(nn.Conv2d(3, 4, 3), (1, 32, 32, 3))
+    assert "(shape (1, 32, 32, 3), read as" in info.value.problem and "x.shape" not in str(info.value)
+    assert info.value.fix.startswith("move the channels first with .permute(0, 3, 1, 2) on the input")
 
 
 def test_missing_batch_dimension_is_pointed_out():
