@@ -305,8 +305,10 @@ def test_search_finds_a_chapter(server, visit):
         pytest.skip("no notebook chapter in _toc.yml")
     visit_ = visit(server + "search.html?q=convolution")
     page = visit_.page
-    results = page.locator("ul.search li a")
-    results.first.wait_for(timeout=TIMEOUT_MS)
+    # Sphinx adds results one by one and writes its summary line when it has finished.
+    page.locator("p.search-summary").first.wait_for(timeout=TIMEOUT_MS)
+    page.wait_for_function("() => !/Searching/.test(document.querySelector('p.search-summary').textContent)",
+                           timeout=TIMEOUT_MS)
     hrefs = page.evaluate("() => [...document.querySelectorAll('ul.search li a')].map(a => a.href)")
     assert any(chapters[0] in h for h in hrefs), f"searching 'convolution' did not find {chapters[0]}: {hrefs}"
     assert not visit_.foreign_requests, visit_.foreign_requests
