@@ -19,12 +19,19 @@ Counting conventions (per forward pass of the whole batch given):
   counted). Activations, pooling, dropout, Flatten and other reshaping (the layers
   convlab.arithmetic.LAYER_FACTS marks free): 0.
   A layer convlab has no formula for shows "?" and is left out of the total.
-- Receptive field (h, w): how many input pixels one output pixel of the layer sees.
-  Jump (h, w): how many input pixels apart two neighbouring output pixels are.
-  They are followed through Conv2d, MaxPool2d, AvgPool2d and pointwise layers
-  (convlab.arithmetic.LAYER_FACTS, the table receptive_field reads too) while each
-  layer's input is the previous layer's output tensor; after anything else (Flatten,
-  Linear, adaptive pooling, a functional call in forward()) the cell is "--".
+- Receptive field: how many input pixels one output pixel of the layer sees, per
+  dimension the model's windows slide over: one number (length) for a 1-D model
+  (Conv1d, MaxPool1d, AvgPool1d), h×w for a 2-D one, d×h×w for a 3-D one (Conv3d,
+  MaxPool3d, AvgPool3d). Jump, in the same form: how many input pixels apart two
+  neighbouring output pixels are.
+  They are followed through Conv1d/2d/3d, MaxPool1d/2d/3d, AvgPool1d/2d/3d and
+  pointwise layers (convlab.arithmetic.LAYER_FACTS, the table receptive_field reads
+  too) while each layer's input is the previous layer's output tensor, starting from
+  1 in each dimension of the first window layer in model.modules() (2-D if there is
+  none). The cell is "--" where they are not meaningful: after anything else
+  (Flatten, Linear, a transposed convolution, adaptive pooling, a functional call in
+  forward()), and after a window layer whose number of dimensions differs from the
+  field's (a Conv2d fed by a Conv1d through a reshape).
 """
 
 import math
@@ -34,9 +41,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from convlab.arithmetic import conv2d_mult_adds, layer_facts
+from convlab.arithmetic import conv2d_mult_adds, conv_output_size, layer_facts, pool_output_size
 from convlab.checks import layer_output_shape, pool2d_shape
-from convlab.errors import ConvlabError, error, show_size
+from convlab.errors import ConvlabError, error, plural
 
 CONV_LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 TRANSPOSED_CONV_LAYERS = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
@@ -50,7 +57,8 @@ RIGHT_ALIGNED = {"#", "Params", "Mult-adds", "Receptive field", "Jump"}
 
 @dataclass(frozen=True)
 class SummaryRow:
-    """One layer as it ran. Shapes are tuples; receptive_field and jump are (h, w) or None."""
+    """One layer as it ran. Shapes are tuples; receptive_field and jump are one size per
+    dimension ((length,), (h, w) or (d, h, w)) or None."""
 
     index: int
     name: str
@@ -59,8 +67,8 @@ class SummaryRow:
     output_shape: tuple[int, ...] | None
     params: int
     mult_adds: int | None
-    receptive_field: tuple[int, int] | None
-    jump: tuple[int, int] | None
+    receptive_field: tuple[int, ...] | None
+    jump: tuple[int, ...] | None
     params_shared: bool = False  # its parameters were already counted in an earlier row
 
 
@@ -120,7 +128,8 @@ def summary(model, input_shape, device=None) -> Summary:
     dtype = next((p.dtype for p in params if p.is_floating_point()), torch.float32)
     x = torch.zeros(shape, dtype=dtype, device=target)
 
-    recorder = _Recorder(model, x)
+    ndim = _window_dims(model)
+    recorder = _Recorder(model, x, ndim)
     modes = {module: module.training for module in model.modules()}
     handles = []
     try:
@@ -131,7 +140,7 @@ def summary(model, input_shape, device=None) -> Summary:
         with torch.no_grad():
             model(x)
     except Exception as failure:  # any failure of the user's forward becomes one ConvlabError
-        problem = _failure(model, shape, recorder, failure)
+        problem = _failure(model, shape, recorder, failure, ndim)
     else:
         problem = None
     finally:
@@ -224,15 +233,27 @@ def _pick_device(params, device) -> torch.device:
 # --- recording the forward pass -----------------------------------------------------------------
 
 
+def _window_dims(model: nn.Module) -> int:
+    """How many dimensions the model's first window layer slides over; 2 if it has none."""
+    for module in model.modules():
+        facts = layer_facts(module)
+        if facts is not None and facts.geometry is not None:
+            try:
+                return len(facts.geometry(module)[0])
+            except ConvlabError:  # a layer torch itself would refuse: the forward pass will say so
+                continue
+    return 2
+
+
 class _Recorder:
     """Forward hooks that turn each finished layer into a SummaryRow."""
 
-    def __init__(self, model: nn.Module, x: torch.Tensor):
+    def __init__(self, model: nn.Module, x: torch.Tensor, ndim: int):
         self.rows: list[SummaryRow] = []
         self.pending: list[tuple[str, nn.Module, tuple]] = []  # modules whose forward has not returned
         self.counted: set[int] = set()  # ids of parameters already in a row
         # id(tensor) -> (tensor, field, jump). The tensor is kept alive so its id is not reused.
-        self.fields: dict[int, tuple] = {id(x): (x, (1, 1), (1, 1))}
+        self.fields: dict[int, tuple] = {id(x): (x, (1,) * ndim, (1,) * ndim)}
 
     def pre_hook(self, name: str):
         def hook(module, args):
@@ -277,8 +298,11 @@ class _Recorder:
             field, jump = known[1], known[2]
             if facts.geometry is not None:
                 span, stride = facts.geometry(module)
-                field = tuple(r + (e - 1) * j for r, e, j in zip(field, span, jump))
-                jump = tuple(j * s for j, s in zip(jump, stride))
+                if len(span) == len(field):
+                    field = tuple(r + (e - 1) * j for r, e, j in zip(field, span, jump))
+                    jump = tuple(j * s for j, s in zip(jump, stride))
+                else:  # a window in another number of dimensions: per-dimension fields do not carry over
+                    field = jump = None
             elif not facts.pointwise:
                 field = jump = None
         if y is not None:
@@ -327,7 +351,10 @@ def _mult_adds(module, x, y) -> int | None:
 # --- explaining a failure ---------------------------------------------------------------------
 
 
-def _failure(model, shape, recorder: _Recorder, failure: Exception) -> ConvlabError:
+_ONE = {1: "signal", 2: "image", 3: "volume"}  # one unbatched input of a model that slides over n dimensions
+
+
+def _failure(model, shape, recorder: _Recorder, failure: Exception, ndim: int) -> ConvlabError:
     call = f"summary({type(model).__name__}, input_shape={shape})"
     torch_said = str(failure).strip().splitlines()[0] if str(failure).strip() else type(failure).__name__
     if recorder.pending:
@@ -353,10 +380,10 @@ def _failure(model, shape, recorder: _Recorder, failure: Exception) -> ConvlabEr
     else:
         problem = f"{call} failed before any layer ran.\n  torch said: {torch_said}"
         fix = "check that the model's forward() takes one tensor of this shape."
-    if len(shape) == 3:
+    if len(shape) == ndim + 1:
         fix += (
-            f" Note: input_shape {shape} has 3 dimensions and is passed as given; "
-            f"for a batch of one image use {(1, *shape)}."
+            f" Note: input_shape {shape} has {len(shape)} dimensions and is passed as given; "
+            f"for a batch of one {_ONE[ndim]} use {(1, *shape)}."
         )
     return error(f"{problem}\n{_ran(recorder.rows)}", fix)
 
@@ -398,6 +425,8 @@ def _explain(module, x, rows):
                 f"build it as nn.{type(module).__name__}({have}), the out_channels of the layer before it.",
             )
         return None
+    if isinstance(module, N_D_WINDOW_LAYERS):
+        return _explain_n_d(module, x)
     if isinstance(module, nn.MaxPool2d | nn.AvgPool2d) and x.dim() in (3, 4):
         dilation = module.dilation if isinstance(module, nn.MaxPool2d) else 1
         try:
@@ -407,6 +436,43 @@ def _explain(module, x, rows):
             )  # fmt: skip
         except ConvlabError as explained:
             return explained.problem, explained.fix or "see above."
+    return None
+
+
+N_D_WINDOW_LAYERS = (nn.Conv1d, nn.Conv3d, nn.MaxPool1d, nn.MaxPool3d, nn.AvgPool1d, nn.AvgPool3d)
+_LAYOUTS = {1: "(batch, channels, length) or (channels, length)",
+            3: "(batch, channels, depth, height, width) or (channels, depth, height, width)"}  # fmt: skip
+
+
+def _explain_n_d(module, x):
+    """(reason, fix) for a Conv1d/Conv3d or 1-D/3-D pooling that failed, else None."""
+    kind = type(module).__name__
+    n = 1 if kind.endswith("1d") else 3
+    if x.dim() not in (n + 1, n + 2):
+        return (
+            f"{kind} takes {_LAYOUTS[n]}, but the input is {x.dim()}-D.",
+            f"give it a {n + 2}-D batch; a {kind} slides over {n} dimension{'s' * (n > 1)} "
+            f"after the channels.",
+        )
+    channels, size = x.shape[-n - 1], tuple(x.shape[-n:])
+    if isinstance(module, nn.Conv1d | nn.Conv3d) and channels != module.in_channels:
+        return (
+            f"{kind}(in_channels={module.in_channels}) expects {plural(module.in_channels, 'channel')} "
+            f"(dimension {x.dim() - n - 1}), but the input has {channels}.",
+            f"build it as nn.{kind}({channels}, {module.out_channels}, ...), or give it an input with "
+            f"{plural(module.in_channels, 'channel')}.",
+        )
+    try:
+        if isinstance(module, nn.Conv1d | nn.Conv3d):
+            conv_output_size(size, module.kernel_size, module.stride, module.padding, module.dilation)
+        else:
+            is_max = isinstance(module, nn.MaxPool1d | nn.MaxPool3d)
+            pool_output_size(
+                size, module.kernel_size, module.stride, module.padding, module.dilation if is_max else 1,
+                module.ceil_mode, kind="max" if is_max else "avg",
+            )  # fmt: skip
+    except ConvlabError as explained:
+        return explained.problem, explained.fix or "see above."
     return None
 
 
@@ -452,8 +518,8 @@ def _table(s: Summary) -> str:
             _shape(row.output_shape),
             "(shared)" if row.params_shared else _count(row.params),
             "?" if row.mult_adds is None else _count(row.mult_adds),
-            _pair(row.receptive_field),
-            _pair(row.jump),
+            _sizes(row.receptive_field),
+            _sizes(row.jump),
         ]
         for row in s.rows
     ]
@@ -501,8 +567,9 @@ def _short(n: int) -> str:
     return ""
 
 
-def _pair(pair) -> str:
-    return "--" if pair is None else show_size(pair)
+def _sizes(sizes) -> str:
+    """'5' for (5,), '3×5' for (3, 5), '2×3×5' for (2, 3, 5); '--' for None."""
+    return "--" if sizes is None else "×".join(str(v) for v in sizes)
 
 
 def _shape(shape) -> str:

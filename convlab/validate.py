@@ -1,7 +1,9 @@
 """Input guards shared by every public function: ints, (h, w) pairs, tensors.
 
 Each guard returns the cleaned value or raises a ConvlabError that names the
-argument, the value it got, and what it accepts.
+argument, the value it got, and what it accepts. The *_sizes guards take the
+number of dimensions (1, 2 or 3, as for Conv1d, Conv2d and Conv3d); the *_pair
+guards are their 2-D forms.
 """
 
 import operator
@@ -13,8 +15,19 @@ from convlab.errors import error, show_shape
 PADDING_WORDS = {"same", "valid"}
 
 
-def as_int(value, name: str) -> int:
-    """An int (numpy and torch integers too), never a bool or a float."""
+# How each number of dimensions is named in messages: (the tuple, an example, a short name).
+SIZE_FORMS = {
+    1: ("a 1-tuple (length,)", "(3,)", "a 1-tuple"),
+    2: ("an (h, w) pair", "(3, 3)", "a pair"),
+    3: ("a (d, h, w) triple", "(3, 3, 3)", "a triple"),
+}
+
+
+def as_int(value, name: str, ndim: int = 2) -> int:
+    """An int (numpy and torch integers too), never a bool or a float.
+
+    ndim only words the message: the tuple form the argument could also take.
+    """
     if isinstance(value, bool) or isinstance(value, float):
         raise error(
             f"{name} must be an integer, got {value!r} ({type(value).__name__}).",
@@ -23,68 +36,89 @@ def as_int(value, name: str) -> int:
     try:
         return operator.index(value)
     except TypeError:
+        form, example, short = SIZE_FORMS[ndim]
         raise error(
-            f"{name} must be an integer or an (h, w) pair of integers, "
+            f"{name} must be an integer or {form} of integers, "
             f"got {value!r} ({type(value).__name__}).",
-            f"pass a whole number such as {name}=3, or a pair such as {name}=(3, 3).",
+            f"pass a whole number such as {name}=3, or {short} such as {name}={example}.",
         ) from None
+
+
+def as_sizes(value, name: str, ndim: int) -> tuple[int, ...]:
+    """An int, a 1-tuple (as torch takes it: (3,) means 3 in every dimension) or ndim ints, as an ndim-tuple."""
+    if isinstance(value, torch.Size | tuple | list):
+        if len(value) not in (1, ndim):
+            raise error(
+                f"{name} must be an int or {SIZE_FORMS[ndim][0]}, got {value!r} with {len(value)} entries.",
+                _length_fix(name, ndim),
+            )
+        if len(value) == 1:
+            return (as_int(value[0], name, ndim),) * ndim
+        return tuple(as_int(v, name, ndim) for v in value)
+    return (as_int(value, name, ndim),) * ndim
+
+
+def _length_fix(name: str, ndim: int) -> str:
+    if ndim == 2:
+        return f"pass one number for both sides, or exactly two: {name}=(h, w)."
+    if ndim == 1:
+        return f"pass one number: {name}=3 or {name}=(3,)."
+    return f"pass one number for all three dimensions, or exactly three: {name}=(d, h, w)."
 
 
 def as_pair(value, name: str) -> tuple[int, int]:
     """An int, a 1-tuple (as torch takes it: (3,) means 3) or an (h, w) pair of ints, as an (h, w) tuple."""
-    if isinstance(value, torch.Size | tuple | list):
-        if len(value) not in (1, 2):
-            raise error(
-                f"{name} must be an int or an (h, w) pair, got {value!r} with {len(value)} entries.",
-                f"pass one number for both sides, or exactly two: {name}=(h, w).",
-            )
-        if len(value) == 1:
-            number = as_int(value[0], name)
-            return number, number
-        return as_int(value[0], name), as_int(value[1], name)
-    number = as_int(value, name)
-    return number, number
+    return as_sizes(value, name, 2)
+
+
+def positive_sizes(value, name: str, ndim: int) -> tuple[int, ...]:
+    sizes = as_sizes(value, name, ndim)
+    if min(sizes) <= 0:
+        negative = ", which is negative" if min(sizes) < 0 else ""
+        raise error(
+            f"{name} must be at least 1 in each dimension, got {name}={show_shape(sizes)}{negative}.",
+            f"use a positive {name}; 1 means {_meaning_of_one(name)}.",
+        )
+    return sizes
 
 
 def positive_pair(value, name: str) -> tuple[int, int]:
-    pair = as_pair(value, name)
-    if min(pair) <= 0:
-        negative = ", which is negative" if min(pair) < 0 else ""
+    return positive_sizes(value, name, 2)
+
+
+def nonnegative_sizes(value, name: str, ndim: int) -> tuple[int, ...]:
+    sizes = as_sizes(value, name, ndim)
+    if min(sizes) < 0:
+        crop = ", ".join(f"{a}:-{a}" for a in "abc"[:ndim])
         raise error(
-            f"{name} must be at least 1 in each dimension, got {name}={show_shape(pair)}{negative}.",
-            f"use a positive {name}; 1 means {_meaning_of_one(name)}.",
+            f"{name} must be 0 or more in each dimension, got {name}={show_shape(sizes)}, which is negative; "
+            "PyTorch does not support negative padding.",
+            f"use {name}=0 or more, or crop the input first (x[..., {crop}]).",
         )
-    return pair
+    return sizes
 
 
 def nonnegative_pair(value, name: str) -> tuple[int, int]:
-    pair = as_pair(value, name)
-    if min(pair) < 0:
-        raise error(
-            f"{name} must be 0 or more in each dimension, got {name}={show_shape(pair)}, which is negative; "
-            "PyTorch does not support negative padding.",
-            f"use {name}=0 or more, or crop the input first (x[..., a:-a, b:-b]).",
-        )
-    return pair
+    return nonnegative_sizes(value, name, 2)
 
 
-def pool_stride(stride, kernel_size) -> tuple[int, int]:
+def pool_stride(stride, kernel_size, ndim: int = 2) -> tuple[int, ...]:
     """A pooling stride: None, or an empty tuple as torch allows, means the kernel size."""
     if stride is None or (isinstance(stride, torch.Size | tuple | list) and len(stride) == 0):
-        return positive_pair(kernel_size, "kernel_size")
-    return positive_pair(stride, "stride")
+        return positive_sizes(kernel_size, "kernel_size", ndim)
+    return positive_sizes(stride, "stride", ndim)
 
 
-def padding_arg(value) -> tuple[int, int] | str:
-    """Per-side padding: an int, an (h, w) pair, or 'same' / 'valid' as torch allows."""
+def padding_arg(value, ndim: int = 2) -> tuple[int, ...] | str:
+    """Per-side padding: an int, ndim ints (an (h, w) pair in 2-D), or 'same' / 'valid' as torch allows."""
     if isinstance(value, str):
         if value not in PADDING_WORDS:
             raise error(
                 f"padding={value!r} is not a padding torch knows.",
-                f"use one of {sorted(PADDING_WORDS)}, an int, or an (h, w) pair.",
+                f"use one of {sorted(PADDING_WORDS)}, an int, or {SIZE_FORMS[ndim][0]}.",
             )
         return value
-    return nonnegative_pair(value, "padding")
+    return nonnegative_sizes(value, "padding", ndim)
 
 
 def tensor_arg(value, name: str, dims: tuple[int, ...]) -> torch.Tensor:

@@ -667,11 +667,15 @@ def test_receptive_field_pointwise_layers_pass_through():
 def instance(kind):
     """A module of each kind in convlab's table of layer facts, with the arguments it needs."""
     needs = {
-        nn.GroupNorm: (1, 1), nn.BatchNorm2d: (1,), nn.InstanceNorm2d: (1,), nn.Threshold: (0.1, 0.0),
-        nn.Conv2d: (1, 1, 3), nn.MaxPool2d: (2,), nn.AvgPool2d: (2,), nn.MaxPool1d: (2,), nn.MaxPool3d: (2,),
-        nn.AvgPool1d: (2,), nn.AvgPool3d: (2,), nn.Unflatten: (1, (1, 1)), nn.PixelShuffle: (1,),
-        nn.PixelUnshuffle: (1,), nn.ZeroPad2d: (1,), nn.ConstantPad2d: (1, 0.0), nn.ReflectionPad2d: (1,),
-        nn.ReplicationPad2d: (1,), nn.Embedding: (3, 2),
+        nn.GroupNorm: (1, 1), nn.Threshold: (0.1, 0.0), nn.Unflatten: (1, (1, 1)), nn.PixelShuffle: (1,),
+        nn.PixelUnshuffle: (1,), nn.Embedding: (3, 2),
+        **{kind: (1, 1, 3) for kind in (nn.Conv1d, nn.Conv2d, nn.Conv3d)},
+        **{kind: (1,) for kind in (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d,
+                                   nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d)},
+        **{kind: (2,) for kind in (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d)},
+        **{kind: (1,) for kind in (nn.ZeroPad1d, nn.ZeroPad2d, nn.ZeroPad3d, nn.ReflectionPad1d, nn.ReflectionPad2d,
+                                   nn.ReflectionPad3d, nn.ReplicationPad1d, nn.ReplicationPad2d, nn.ReplicationPad3d)},
+        **{kind: (1, 0.0) for kind in (nn.ConstantPad1d, nn.ConstantPad2d, nn.ConstantPad3d)},
         **{kind: (1,) for kind in (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d,
                                    nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d)},
     }  # fmt: skip
