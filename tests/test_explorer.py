@@ -1,6 +1,6 @@
 """convlab.explorer: the HTML embed() writes, its checks, and the explorer's files.
 
-The explorer's JavaScript itself runs in tests/site/test_explorer.py (a real
+The explorer's JavaScript itself runs in tests/site/test_explorer_page.py (a real
 browser, compared with torch); here, what Python promises: the data-config is
 the preset as JSON, the text shown before (or without) the script is
 convlab.arithmetic's answer, bad presets raise ConvlabError, the chapters and
